@@ -1,0 +1,106 @@
+/**
+ * The seam between the gateway and a text-to-speech engine.
+ *
+ * Every engine (built-in tone generator, espeak-ng, Coqui tts-server, OpenAI-compatible servers, ...) is one
+ * Nest provider class implementing `TtsProvider`. The engine yields mono signed 16-bit PCM at whatever rate
+ * it produces natively (declared on every chunk); the gateway resamples and encodes. Engines never see
+ * client formats, sockets or sessions.
+ */
+
+export const PROVIDER_IDS = ['mock_tone', 'espeak', 'coqui', 'openai'] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
+
+export type VoiceGender = 'female' | 'male' | 'neutral';
+
+export interface ProviderCapabilities {
+  /** Yields audio while synthesizing (true), or only after whole sentences (false). */
+  readonly streaming: boolean;
+  readonly ssml: boolean;
+  readonly wordTimings: boolean;
+  /** Typical output rate; the rate on each AudioChunk is authoritative. */
+  readonly nativeSampleRate: number;
+}
+
+export interface Voice {
+  /** Unique within the provider; the id clients send as `voice`. */
+  readonly id: string;
+  readonly name: string;
+  readonly provider: ProviderId;
+  /** Primary BCP-47 tag, canonical case (`en-US`). */
+  readonly language: string;
+  /** Every BCP-47 tag the voice speaks, primary first. */
+  readonly languages: readonly string[];
+  readonly gender?: VoiceGender;
+  readonly sampleRateHz: number;
+  /** Engine-specific extras that clients may find useful (e.g. an espeak variant). */
+  readonly extra?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** What the gateway asks an engine to say. Text is already normalized; voice and language are validated. */
+export interface SynthesisRequest {
+  readonly text: string;
+  readonly voice: Voice;
+  readonly language: string;
+  /** 0.25..4, 1 = natural pace. */
+  readonly speed: number;
+  /** For log correlation only. */
+  readonly sessionId?: string;
+}
+
+export interface AudioChunk {
+  /** Mono signed 16-bit samples. */
+  readonly pcm: Int16Array;
+  readonly sampleRate: number;
+}
+
+export interface ProviderHealth {
+  readonly up: boolean;
+  /** Why it is down (binary missing, server unreachable ...), for /readyz and /v1/voices. */
+  readonly reason?: string;
+}
+
+export interface TtsProvider {
+  readonly id: ProviderId;
+  readonly displayName: string;
+  readonly capabilities: ProviderCapabilities;
+
+  /** Voices this engine offers now. May query the engine; callers cache. */
+  listVoices(signal?: AbortSignal): Promise<Voice[]>;
+
+  checkHealth(signal?: AbortSignal): Promise<ProviderHealth>;
+
+  /**
+   * Streams the utterance as PCM chunks, in order, as soon as they exist. Must stop promptly (and release
+   * processes, sockets and timers) when `signal` aborts; throw `ProviderError` subclasses on failure.
+   */
+  synthesize(request: SynthesisRequest, signal: AbortSignal): AsyncIterable<AudioChunk>;
+}
+
+/** Base for failures inside an engine; the orchestration maps them to stable error codes. */
+export class ProviderError extends Error {
+  constructor(
+    readonly providerId: ProviderId,
+    message: string,
+    /** A retry (or another provider) might succeed: network errors, 5xx, timeouts. */
+    readonly retryable = true,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ProviderError';
+  }
+}
+
+export class ProviderTimeoutError extends ProviderError {
+  constructor(providerId: ProviderId, message: string) {
+    super(providerId, message, true);
+    this.name = 'ProviderTimeoutError';
+  }
+}
+
+/** The request asked for something this engine cannot do (SSML, word timings, a missing voice ...). */
+export class UnsupportedCapabilityError extends ProviderError {
+  constructor(providerId: ProviderId, message: string) {
+    super(providerId, message, false);
+    this.name = 'UnsupportedCapabilityError';
+  }
+}

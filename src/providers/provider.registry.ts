@@ -1,0 +1,76 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { providersConfig, type ProvidersConfig } from '../config/configuration';
+import { ErrorCode } from '../common/errors/error-codes';
+import { GatewayException } from '../common/errors/gateway.exception';
+import type { ProviderHealth, ProviderId, TtsProvider } from './provider.contract';
+import { TTS_PROVIDERS } from './provider.tokens';
+
+const HEALTH_TTL_MS = 5000;
+
+/** Resolves enabled providers by id and caches their health for a few seconds. */
+@Injectable()
+export class ProviderRegistry {
+  private readonly byId: ReadonlyMap<ProviderId, TtsProvider>;
+  private readonly health = new Map<ProviderId, { at: number; value: Promise<ProviderHealth> }>();
+
+  constructor(
+    @Inject(TTS_PROVIDERS) providers: TtsProvider[],
+    @Inject(providersConfig.KEY) private readonly config: ProvidersConfig,
+  ) {
+    this.byId = new Map(providers.map((p) => [p.id, p]));
+  }
+
+  ids(): ProviderId[] {
+    return [...this.byId.keys()];
+  }
+
+  all(): TtsProvider[] {
+    return [...this.byId.values()];
+  }
+
+  has(id: string): id is ProviderId {
+    return this.byId.has(id as ProviderId);
+  }
+
+  /** The provider, or a 400 naming the enabled ones. */
+  get(id: string, field = 'provider'): TtsProvider {
+    const provider = this.byId.get(id as ProviderId);
+    if (!provider) {
+      throw new GatewayException(
+        ErrorCode.ProviderNotEnabled,
+        `${field} "${id}" is not an enabled provider; enabled providers: ${this.ids().join(', ')}`,
+        { field, allowed: this.ids() },
+      );
+    }
+    return provider;
+  }
+
+  /** Health, cached for HEALTH_TTL_MS so probes and session creation do not hammer remote engines. */
+  checkHealth(id: ProviderId): Promise<ProviderHealth> {
+    const cached = this.health.get(id);
+    if (cached && performance.now() - cached.at < HEALTH_TTL_MS) return cached.value;
+    const value = this.get(id)
+      .checkHealth(AbortSignal.timeout(3000))
+      .catch((error: unknown): ProviderHealth => ({ up: false, reason: errorMessage(error) }));
+    this.health.set(id, { at: performance.now(), value });
+    return value;
+  }
+
+  /**
+   * The provider used when a request names none: `DEFAULT_PROVIDER`, else the first enabled real voice
+   * that is up, else `mock_tone` (else whatever is enabled first).
+   */
+  async defaultProviderId(): Promise<ProviderId> {
+    if (this.config.defaultProvider && this.byId.has(this.config.defaultProvider)) {
+      return this.config.defaultProvider;
+    }
+    for (const id of this.ids()) {
+      if (id !== 'mock_tone' && (await this.checkHealth(id)).up) return id;
+    }
+    return this.byId.has('mock_tone') ? 'mock_tone' : this.ids()[0];
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
