@@ -38,7 +38,9 @@ export function enabledProviderIds(config: ProvidersConfig): ProviderId[] {
 
 export function selectEnabledProviders(config: ProvidersConfig, all: readonly TtsProvider[]): TtsProvider[] {
   const ids = enabledProviderIds(config);
-  return ids.map((id) => {
+  // By default, only engines this build implements; an explicit PROVIDERS list must be satisfied exactly.
+  const wanted = config.enabled ? ids : ids.filter((id) => all.some((p) => p.id === id));
+  return wanted.map((id) => {
     const provider = all.find((p) => p.id === id);
     if (!provider) throw new Error(`No implementation registered for provider "${id}"`);
     return provider;

@@ -97,6 +97,17 @@ export class ProviderTimeoutError extends ProviderError {
   }
 }
 
+/** The gateway refuses to call the provider for now (its circuit is open after repeated failures). */
+export class ProviderUnavailableError extends ProviderError {
+  constructor(
+    providerId: ProviderId,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(providerId, `provider "${providerId}" is unavailable (circuit open after repeated failures)`, true);
+    this.name = 'ProviderUnavailableError';
+  }
+}
+
 /** The request asked for something this engine cannot do (SSML, word timings, a missing voice ...). */
 export class UnsupportedCapabilityError extends ProviderError {
   constructor(providerId: ProviderId, message: string) {

@@ -1,0 +1,92 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { LoggerModule } from 'nestjs-pino';
+import { HttpExceptionFilter } from './common/filters/http-exception.filter';
+import { SessionThrottlerGuard } from './common/guards/session-throttler.guard';
+import { createValidationPipe } from './common/pipes/validation.pipe';
+import {
+  appConfig,
+  limitsConfig,
+  providersConfig,
+  streamingConfig,
+  type GatewayConfig,
+} from './config/configuration';
+import { validateEnv } from './config/env.validation';
+import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { ProvidersModule } from './providers/providers.module';
+import { SessionsModule } from './sessions/sessions.module';
+import { StreamingModule } from './streaming/streaming.module';
+import { TtsModule } from './streaming/tts.module';
+import { TranscodeModule } from './transcode/transcode.module';
+import { VoicesModule } from './voices/voices.module';
+
+/**
+ * Composes the feature modules and registers the cross-cutting pipe, filter and guard as APP_* providers,
+ * so tests that boot this module run the same pipeline as production. `forRoot()` reads the environment
+ * when called (not at import), which lets tests set variables first.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({
+          isGlobal: true,
+          ignoreEnvFile: true,
+          validate: validateEnv,
+          load: [appConfig, limitsConfig, streamingConfig, providersConfig],
+        }),
+        LoggerModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (config: ConfigService<GatewayConfig, true>) => {
+            const app = config.getOrThrow('app', { infer: true });
+            return {
+              pinoHttp: {
+                level: app.logLevel,
+                transport: app.logPretty ? { target: 'pino-pretty' } : undefined,
+                redact: {
+                  paths: [
+                    'req.headers.authorization',
+                    'req.headers["x-api-key"]',
+                    'req.headers.cookie',
+                    'res.headers["set-cookie"]',
+                  ],
+                  censor: '[redacted]',
+                },
+                // Probe and scrape traffic is not worth a log line each.
+                autoLogging: { ignore: (req) => /^\/(healthz|readyz|metrics)\b/.test(req.url ?? '') },
+                customLogLevel: (_req, res, err) =>
+                  err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+              },
+            };
+          },
+        }),
+        ThrottlerModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (config: ConfigService<GatewayConfig, true>) => {
+            const perMinute = config.getOrThrow('limits', { infer: true }).sessionsPerMinute;
+            // 0 turns the limit off (e.g. behind an API gateway that limits already).
+            return { throttlers: [{ ttl: 60_000, limit: perMinute > 0 ? perMinute : Number.MAX_SAFE_INTEGER }] };
+          },
+        }),
+        MetricsModule,
+        HealthModule,
+        ProvidersModule,
+        TranscodeModule,
+        TtsModule,
+        VoicesModule,
+        SessionsModule,
+        StreamingModule,
+      ],
+      providers: [
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
+        { provide: APP_GUARD, useClass: SessionThrottlerGuard },
+      ],
+    };
+  }
+}

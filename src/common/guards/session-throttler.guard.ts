@@ -1,0 +1,57 @@
+import { ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerGuard,
+  type ThrottlerLimitDetail,
+  type ThrottlerModuleOptions,
+  type ThrottlerStorage,
+} from '@nestjs/throttler';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { FastifyRequest } from 'fastify';
+import type { Counter } from 'prom-client';
+import { ErrorCode } from '../errors/error-codes';
+import { GatewayException } from '../errors/gateway.exception';
+import { METRIC } from '../../metrics/metric-names';
+import { RATE_LIMITED_ROUTE } from './rate-limit.decorator';
+
+/**
+ * @nestjs/throttler, applied only to routes marked with `@SessionCreationLimit` (the others are cheap or
+ * limited elsewhere). Clients are keyed by IP as Fastify sees it: `req.ip` honours X-Forwarded-For only
+ * when TRUST_PROXY says so, so a client cannot pick its own bucket. Refusals become our 429 with
+ * `Retry-After` and are counted in `tts_rate_limited_total`.
+ */
+@Injectable()
+export class SessionThrottlerGuard extends ThrottlerGuard {
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+    @InjectMetric(METRIC.rateLimitedTotal) private readonly rateLimited: Counter<string>,
+  ) {
+    super(options, storage, reflector);
+  }
+
+  protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
+    return Promise.resolve(!this.routeLabel(context));
+  }
+
+  protected override getTracker(req: Record<string, unknown>): Promise<string> {
+    return Promise.resolve((req as unknown as FastifyRequest).ip);
+  }
+
+  protected override throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+    this.rateLimited.inc({ route: this.routeLabel(context) ?? 'unknown' });
+    const retryAfterSeconds = Math.max(1, detail.timeToBlockExpire || detail.timeToExpire);
+    throw new GatewayException(
+      ErrorCode.RateLimited,
+      `too many sessions from this client: the limit is ${detail.limit} per ${Math.round(detail.ttl / 1000)} s; retry in ${retryAfterSeconds} s`,
+      { retryAfterSeconds },
+    );
+  }
+
+  private routeLabel(context: ExecutionContext): string | undefined {
+    return this.reflector.get<string | undefined>(RATE_LIMITED_ROUTE, context.getHandler());
+  }
+}

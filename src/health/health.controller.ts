@@ -1,0 +1,55 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
+import { ProviderRegistry } from '../providers/provider.registry';
+import { ShutdownState } from './shutdown.state';
+
+/**
+ * Kubernetes probes. Liveness depends on nothing but the process. Readiness fails when the process is
+ * draining or the default provider (where requests without `provider` go) is down; other providers are
+ * reported in the details without failing readiness (degraded is not dead).
+ */
+@ApiTags('operations')
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicator: HealthIndicatorService,
+    private readonly registry: ProviderRegistry,
+    private readonly shutdown: ShutdownState,
+  ) {}
+
+  @Get('healthz')
+  @ApiOperation({ summary: 'Liveness: 200 while the process serves' })
+  @HealthCheck()
+  liveness(): Promise<HealthCheckResult> {
+    return this.health.check([]);
+  }
+
+  @Get('readyz')
+  @ApiOperation({ summary: 'Readiness: 200 when sessions can be taken, 503 with details otherwise' })
+  @HealthCheck()
+  readiness(): Promise<HealthCheckResult> {
+    return this.health.check([
+      () => {
+        const check = this.indicator.check('accepting_sessions');
+        return this.shutdown.draining ? check.down({ reason: 'shutting down' }) : check.up();
+      },
+      async () => {
+        const id = await this.registry.defaultProviderId();
+        const health = await this.registry.checkHealth(id);
+        const check = this.indicator.check('default_provider');
+        return health.up ? check.up({ provider: id }) : check.down({ provider: id, reason: health.reason });
+      },
+      async () => {
+        const entries = await Promise.all(
+          this.registry.ids().map(async (id) => [id, await this.registry.checkHealth(id)] as const),
+        );
+        const details = Object.fromEntries(
+          entries.map(([id, h]) => [id, h.up ? { status: 'up' } : { status: 'down', reason: h.reason }]),
+        );
+        return this.indicator.check('providers').up(details);
+      },
+    ]);
+  }
+}

@@ -1,0 +1,106 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+import { normalizeText } from '../../common/text/normalize-text';
+import { PROVIDER_IDS } from '../../providers/provider.contract';
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, STREAM_FORMATS, type StreamFormat } from '../../transcode/audio-format';
+
+const numericString = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+
+export class CreateSessionDto {
+  @ApiProperty({
+    description:
+      'What to say. Normalized (NFC, control characters removed, white space collapsed, trimmed); 1..MAX_TEXT_CHARS characters (default 5000).',
+    example: 'Hello from the TTS gateway.',
+  })
+  @Transform(({ value }) => (typeof value === 'string' ? normalizeText(value) : value))
+  @IsString({ message: 'text must be a string' })
+  @IsNotEmpty({ message: 'text must not be empty (after trimming white space and control characters)' })
+  text: string;
+
+  @ApiPropertyOptional({ enum: PROVIDER_IDS, description: 'An enabled provider; default: DEFAULT_PROVIDER.' })
+  @IsOptional()
+  @IsString({ message: 'provider must be a string' })
+  @MaxLength(64, { message: 'provider must be at most 64 characters' })
+  provider?: string;
+
+  @ApiPropertyOptional({
+    example: 'en-US-mock-1',
+    description: "A voice id of the provider (GET /v1/voices); default: the provider's best voice for the language.",
+  })
+  @IsOptional()
+  @IsString({ message: 'voice must be a string' })
+  @MaxLength(200, { message: 'voice must be at most 200 characters' })
+  voice?: string;
+
+  @ApiPropertyOptional({
+    example: 'en-US',
+    description: 'BCP-47 tag, case-normalized (en-us → en-US); must be spoken by the voice.',
+  })
+  @IsOptional()
+  @IsString({ message: 'language must be a string' })
+  @MaxLength(64, { message: 'language must be at most 64 characters' })
+  language?: string;
+
+  @ApiProperty({ enum: STREAM_FORMATS, description: 'Encoding of the streamed audio.' })
+  @IsIn(STREAM_FORMATS, { message: `target_format must be one of: ${STREAM_FORMATS.join(', ')}` })
+  target_format: StreamFormat;
+
+  @ApiPropertyOptional({
+    minimum: MIN_SAMPLE_RATE,
+    maximum: MAX_SAMPLE_RATE,
+    example: 24000,
+    description: 'Output rate. Default 24000 (8000 for mulaw/alaw). opus: 8000, 12000, 16000, 24000 or 48000.',
+  })
+  @IsOptional()
+  @Transform(numericString)
+  @IsInt({ message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}` })
+  @Min(MIN_SAMPLE_RATE, { message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}` })
+  @Max(MAX_SAMPLE_RATE, { message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}` })
+  sample_rate_hz?: number;
+
+  @ApiPropertyOptional({ minimum: 0.25, maximum: 4, default: 1, description: 'Speaking rate; 1 is natural.' })
+  @IsOptional()
+  @Transform(numericString)
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'speed must be a number from 0.25 to 4' })
+  @Min(0.25, { message: 'speed must be a number from 0.25 to 4' })
+  @Max(4, { message: 'speed must be a number from 0.25 to 4' })
+  speed?: number;
+
+  @ApiPropertyOptional({
+    type: [String],
+    enum: PROVIDER_IDS,
+    description:
+      'Providers to try, in order, if the chosen one fails before any audio is produced (each uses its best voice for the language).',
+  })
+  @IsOptional()
+  @IsArray({ message: 'fallback_providers must be an array of provider ids' })
+  @ArrayMaxSize(5, { message: 'fallback_providers may list at most 5 providers' })
+  @IsString({ each: true, message: 'fallback_providers must be an array of provider ids' })
+  fallback_providers?: string[];
+}
+
+/** Every field a create request may carry, for the "unknown field" message. */
+export const CREATE_SESSION_FIELDS = [
+  'text',
+  'provider',
+  'voice',
+  'language',
+  'target_format',
+  'sample_rate_hz',
+  'speed',
+  'fallback_providers',
+] as const;

@@ -1,0 +1,42 @@
+import type { ProviderId } from '../providers/provider.contract';
+import type { StreamFormat } from '../transcode/audio-format';
+
+export const SESSION_STATUSES = ['pending', 'streaming', 'completed', 'failed', 'cancelled'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+export const FINAL_STATUSES: readonly SessionStatus[] = ['completed', 'failed', 'cancelled'];
+
+/** A fallback resolved at creation: the provider and the voice it will use for the session language. */
+export interface SessionFallback {
+  provider: ProviderId;
+  voice: string;
+}
+
+/**
+ * A synthesis session as stored. Plain JSON (no class instances, no Dates) so that a Redis-backed store
+ * can hold the same shape. Request fields are already normalized and validated.
+ */
+export interface Session {
+  id: string;
+  status: SessionStatus;
+  text: string;
+  provider: ProviderId;
+  voice: string;
+  language: string;
+  targetFormat: StreamFormat;
+  sampleRateHz: number;
+  speed: number;
+  fallbacks: SessionFallback[];
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Epoch ms after which the store may forget the session. */
+  expiresAt: number;
+  chunksSent: number;
+  bytesSent: number;
+  audioMs: number;
+  timeToFirstAudioMs?: number;
+  /** Provider that actually produced the audio (differs from `provider` after a failover). */
+  servedBy?: ProviderId;
+  error?: { code: string; message: string };
+}

@@ -1,0 +1,16 @@
+import type { Session, SessionStatus } from './session.model';
+
+/**
+ * Where sessions live. The in-memory store serves a single replica; a Redis store (for several replicas)
+ * implements the same contract. All methods are async for that reason, and `transition` is the one
+ * compare-and-set the gateway relies on, so two sockets can never both claim one session.
+ */
+export abstract class SessionStore {
+  abstract insert(session: Session): Promise<void>;
+  abstract get(id: string): Promise<Session | undefined>;
+  /** Applies `patch` only if the session's status is one of `from`; returns the updated session or undefined. */
+  abstract transition(id: string, from: readonly SessionStatus[], patch: Partial<Session>): Promise<Session | undefined>;
+  /** Applies `patch` unconditionally (counters, timestamps); returns the updated session or undefined. */
+  abstract update(id: string, patch: Partial<Session>): Promise<Session | undefined>;
+  abstract size(): Promise<number>;
+}
