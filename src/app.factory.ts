@@ -7,7 +7,6 @@ import { Logger } from 'nestjs-pino';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppModule } from './app.module';
-import { errorResponse } from './common/filters/http-exception.filter';
 import { appConfig, limitsConfig, type GatewayConfig } from './config/configuration';
 import { validateEnv } from './config/env.validation';
 import { StreamWsAdapter } from './streaming/stream-ws.adapter';
@@ -39,13 +38,6 @@ export async function createApp(): Promise<NestFastifyApplication> {
   const config = app.get(ConfigService<GatewayConfig, true>);
   const { corsOrigins } = config.getOrThrow('app', { infer: true });
   const streaming = config.getOrThrow('streaming', { infer: true });
-
-  // Errors Fastify raises before Nest routing (malformed JSON, body too large) get our error shape too.
-  app.getHttpAdapter().getInstance().setErrorHandler((error, _request, reply) => {
-    const { body, retryAfterSeconds } = errorResponse(error);
-    if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
-    void reply.status(body.statusCode).send(body);
-  });
 
   if (corsOrigins.length > 0) {
     app.enableCors({ origin: corsOrigins.includes('*') ? true : corsOrigins, exposedHeaders: ['Retry-After'] });

@@ -58,6 +58,8 @@ function fromHttpException(exception: HttpException): ErrorBody {
   const response = exception.getResponse();
   const raw = typeof response === 'object' && response !== null ? (response as { message?: unknown }).message : response;
   const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
+  // Nest maps Fastify's body-parser errors to plain HttpExceptions (losing FST_ codes); recognise them here.
+  if (status === 400 && /JSON/.test(message)) return fromStatus(status, `malformed JSON body: ${message}`, ErrorCode.MalformedJson);
   return fromStatus(status, message, codeForStatus(status));
 }
 
