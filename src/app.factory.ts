@@ -33,7 +33,11 @@ export async function createApp(): Promise<NestFastifyApplication> {
     return503OnClosing: true,
   });
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(), adapter, { bufferLogs: true });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(), adapter, {
+    bufferLogs: true,
+    // Let start-up errors (bad provider settings) reach the caller instead of exiting inside Nest.
+    abortOnError: false,
+  });
   app.useLogger(app.get(Logger));
   const config = app.get(ConfigService<GatewayConfig, true>);
   const { corsOrigins } = config.getOrThrow('app', { infer: true });

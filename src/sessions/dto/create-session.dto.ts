@@ -87,9 +87,9 @@ export class CreateSessionDto {
       'Providers to try, in order, if the chosen one fails before any audio is produced (each uses its best voice for the language).',
   })
   @IsOptional()
-  @IsArray({ message: 'fallback_providers must be an array of provider ids' })
-  @ArrayMaxSize(5, { message: 'fallback_providers may list at most 5 providers' })
   @IsString({ each: true, message: 'fallback_providers must be an array of provider ids' })
+  @ArrayMaxSize(5, { message: 'fallback_providers may list at most 5 providers' })
+  @IsArray({ message: 'fallback_providers must be an array of provider ids' })
   fallback_providers?: string[];
 }
 
