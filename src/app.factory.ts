@@ -44,7 +44,10 @@ export async function createApp(): Promise<NestFastifyApplication> {
   const streaming = config.getOrThrow('streaming', { infer: true });
 
   if (corsOrigins.length > 0) {
-    app.enableCors({ origin: corsOrigins.includes('*') ? true : corsOrigins, exposedHeaders: ['Retry-After'] });
+    app.enableCors({
+      origin: corsOrigins.includes('*') ? true : corsOrigins,
+      exposedHeaders: ['Retry-After'],
+    });
   }
   app.useWebSocketAdapter(
     new StreamWsAdapter(app, { maxPayloadBytes: streaming.maxPayloadBytes, allowedOrigins: corsOrigins }),
@@ -71,12 +74,19 @@ export async function createApp(): Promise<NestFastifyApplication> {
 async function serveFrontend(app: NestFastifyApplication): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
   if (existsSync(join(FRONTEND_DIST, 'index.html'))) {
-    await fastify.register(fastifyStatic, { root: FRONTEND_DIST, prefix: '/', decorateReply: false, wildcard: false });
+    await fastify.register(fastifyStatic, {
+      root: FRONTEND_DIST,
+      prefix: '/',
+      decorateReply: false,
+      wildcard: false,
+    });
     return;
   }
   fastify.get('/', (_req, reply) => {
     void reply
       .type('text/html; charset=utf-8')
-      .send('<!doctype html><title>TTS gateway</title><p>The demo is not built. Run <code>npm run build</code>. API docs: <a href="/docs">/docs</a></p>');
+      .send(
+        '<!doctype html><title>TTS gateway</title><p>The demo is not built. Run <code>npm run build</code>. API docs: <a href="/docs">/docs</a></p>',
+      );
   });
 }

@@ -70,7 +70,9 @@ export class AppModule {
           useFactory: (config: ConfigService<GatewayConfig, true>) => {
             const perMinute = config.getOrThrow('limits', { infer: true }).sessionsPerMinute;
             // 0 turns the limit off (e.g. behind an API gateway that limits already).
-            return { throttlers: [{ ttl: 60_000, limit: perMinute > 0 ? perMinute : Number.MAX_SAFE_INTEGER }] };
+            return {
+              throttlers: [{ ttl: 60_000, limit: perMinute > 0 ? perMinute : Number.MAX_SAFE_INTEGER }],
+            };
           },
         }),
         MetricsModule,

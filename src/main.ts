@@ -4,7 +4,9 @@ import type { GatewayConfig } from './config/configuration';
 
 async function bootstrap(): Promise<void> {
   const app = await createApp();
-  const { port, host, redisUrl } = app.get(ConfigService<GatewayConfig, true>).getOrThrow('app', { infer: true });
+  const { port, host, redisUrl } = app
+    .get(ConfigService<GatewayConfig, true>)
+    .getOrThrow('app', { infer: true });
   if (redisUrl) {
     app
       .getHttpAdapter()

@@ -60,7 +60,12 @@ describe('POST /v1/tts/sessions', () => {
     ['missing text', { target_format: 'pcm16' }, 'text', /text/],
     ['empty text', { text: '   \u0000 ', target_format: 'pcm16' }, 'text', /must not be empty/],
     ['text not a string', { text: 42, target_format: 'pcm16' }, 'text', /string/],
-    ['text over MAX_TEXT_CHARS', { text: 'a'.repeat(101), target_format: 'pcm16' }, 'text', /101 characters.*limit is 100/],
+    [
+      'text over MAX_TEXT_CHARS',
+      { text: 'a'.repeat(101), target_format: 'pcm16' },
+      'text',
+      /101 characters.*limit is 100/,
+    ],
     ['missing target_format', { text: 'hi' }, 'target_format', /pcm16, mulaw, alaw, wav, mp3, opus/],
     ['unknown target_format', { text: 'hi', target_format: 'ogg' }, 'target_format', /must be one of/],
     ['sample_rate_hz below range', { ...valid, sample_rate_hz: 7999 }, 'sample_rate_hz', /8000 to 48000/],
@@ -68,13 +73,28 @@ describe('POST /v1/tts/sessions', () => {
     ['sample_rate_hz not an integer', { ...valid, sample_rate_hz: 16000.5 }, 'sample_rate_hz', /integer/],
     ['sample_rate_hz as text', { ...valid, sample_rate_hz: 'fast' }, 'sample_rate_hz', /integer/],
     ['unknown provider', { ...valid, provider: 'acme' }, 'provider', /not an enabled provider.*mock_tone/],
-    ['voice of no provider', { ...valid, provider: 'mock_tone', voice: 'nobody' }, 'voice', /does not belong.*en-US-mock-1/],
-    ['language the voice does not speak', { ...valid, voice: 'en-US-mock-1', language: 'fr' }, 'language', /not spoken by voice/],
+    [
+      'voice of no provider',
+      { ...valid, provider: 'mock_tone', voice: 'nobody' },
+      'voice',
+      /does not belong.*en-US-mock-1/,
+    ],
+    [
+      'language the voice does not speak',
+      { ...valid, voice: 'en-US-mock-1', language: 'fr' },
+      'language',
+      /not spoken by voice/,
+    ],
     ['language no voice speaks', { ...valid, language: 'ja-JP' }, 'language', /not spoken by any voice/],
     ['malformed language tag', { ...valid, language: 'en_US_x_1234567890' }, 'language', /BCP-47/],
     ['speed out of range', { ...valid, speed: 9 }, 'speed', /0.25 to 4/],
     ['unknown field', { ...valid, colour: 'blue' }, 'colour', /unknown field "colour"/],
-    ['fallback_providers not an array', { ...valid, fallback_providers: 'mock_tone' }, 'fallback_providers', /array/],
+    [
+      'fallback_providers not an array',
+      { ...valid, fallback_providers: 'mock_tone' },
+      'fallback_providers',
+      /array/,
+    ],
   ])('should answer 400 naming the field for %s', async (_case, body, field, message) => {
     const res = await postJson(gw.baseUrl, '/v1/tts/sessions', body);
     expect(res.status).toBe(400);
@@ -85,7 +105,11 @@ describe('POST /v1/tts/sessions', () => {
   });
 
   it.each([
-    ['opus at 44100', { ...valid, target_format: 'opus', sample_rate_hz: 44100 }, /8000, 12000, 16000, 24000, 48000/],
+    [
+      'opus at 44100',
+      { ...valid, target_format: 'opus', sample_rate_hz: 44100 },
+      /8000, 12000, 16000, 24000, 48000/,
+    ],
     ['mp3 at 10000', { ...valid, target_format: 'mp3', sample_rate_hz: 10000 }, /allowed: 8000, 11025/],
   ])('should refuse rates a codec cannot take (%s) with the allowed list', async (_case, body, allowed) => {
     const res = await postJson(gw.baseUrl, '/v1/tts/sessions', body);
@@ -109,7 +133,10 @@ describe('POST /v1/tts/sessions', () => {
   });
 
   it('should reject an oversized body with 413 before parsing it', async () => {
-    const res = await postJson(gw.baseUrl, '/v1/tts/sessions', { text: 'x'.repeat(2_000_000), target_format: 'pcm16' });
+    const res = await postJson(gw.baseUrl, '/v1/tts/sessions', {
+      text: 'x'.repeat(2_000_000),
+      target_format: 'pcm16',
+    });
     expect(res.status).toBe(413);
     expect(res.json).toMatchObject({ statusCode: 413, code: 'payload_too_large' });
   });
@@ -127,7 +154,11 @@ describe('GET/DELETE /v1/tts/sessions/:id and /file', () => {
   });
 
   it('should report a session before and after streaming with counters', async () => {
-    const created = await createSession(gw.baseUrl, { text: 'Counting bytes.', target_format: 'wav', sample_rate_hz: 16000 });
+    const created = await createSession(gw.baseUrl, {
+      text: 'Counting bytes.',
+      target_format: 'wav',
+      sample_rate_hz: 16000,
+    });
     const before = await getJson(gw.baseUrl, `/v1/tts/sessions/${created.session_id}`);
     expect(before.json).toMatchObject({ status: 'pending', chunks_sent: 0, bytes_sent: 0 });
 
@@ -158,14 +189,20 @@ describe('GET/DELETE /v1/tts/sessions/:id and /file', () => {
     const created = await createSession(gw.baseUrl, valid);
     const del = await fetch(`${gw.baseUrl}/v1/tts/sessions/${created.session_id}`, { method: 'DELETE' });
     expect(del.status).toBe(204);
-    expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${created.session_id}`)).json.status).toBe('cancelled');
+    expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${created.session_id}`)).json.status).toBe(
+      'cancelled',
+    );
     const stream = await collectStream(created.ws_url);
     expect(stream.error).toMatchObject({ code: 'cancelled' });
     expect(stream.closeCode).toBe(4499);
   });
 
   it('should serve the whole utterance as a WAV file with exact RIFF sizes', async () => {
-    const created = await createSession(gw.baseUrl, { text: 'A whole file.', target_format: 'wav', sample_rate_hz: 22050 });
+    const created = await createSession(gw.baseUrl, {
+      text: 'A whole file.',
+      target_format: 'wav',
+      sample_rate_hz: 22050,
+    });
     const res = await fetch(`${gw.baseUrl}/v1/tts/sessions/${created.session_id}/file`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('audio/wav');
@@ -223,11 +260,22 @@ describe('Session creation rate limit', () => {
   });
 });
 
-function rawPost(baseUrl: string, path: string, body: unknown, headers: Record<string, string>): Promise<{ json: any }> {
+function rawPost(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<{ json: any }> {
   const url = new URL(path, baseUrl);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

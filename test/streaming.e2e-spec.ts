@@ -38,14 +38,22 @@ describe('WS /v1/tts/stream/:session_id', () => {
     ['alaw', 22050],
   ])('target_format %s at %i Hz', (format, rate) => {
     it('should stream seq 1..n then eos and close 1000, and the bytes should decode to the full utterance', async () => {
-      const session = await createSession(gw.baseUrl, { text: TEXT, target_format: format, sample_rate_hz: rate });
+      const session = await createSession(gw.baseUrl, {
+        text: TEXT,
+        target_format: format,
+        sample_rate_hz: rate,
+      });
       const stream = await collectStream(session.ws_url);
 
       expect(stream.closeCode).toBe(1000);
       expect(stream.error).toBeUndefined();
       expect(stream.audio.length).toBeGreaterThan(5);
       expect(stream.audio.map((a) => a.seq)).toEqual(stream.audio.map((_, i) => i + 1));
-      expect(stream.control.at(-1)).toMatchObject({ type: 'eos', chunks: stream.audio.length, bytes: stream.bytes.length });
+      expect(stream.control.at(-1)).toMatchObject({
+        type: 'eos',
+        chunks: stream.audio.length,
+        bytes: stream.bytes.length,
+      });
 
       const decoded = await decodeAudio(stream.bytes, format, rate);
       expect(decoded.errors).toBe('');
@@ -84,7 +92,9 @@ describe('WS /v1/tts/stream/:session_id', () => {
   });
 
   it('should answer an unknown session with session_not_found and close 4404', async () => {
-    const stream = await collectStream(`${gw.baseUrl.replace('http', 'ws')}/v1/tts/stream/00000000-0000-4000-8000-000000000000`);
+    const stream = await collectStream(
+      `${gw.baseUrl.replace('http', 'ws')}/v1/tts/stream/00000000-0000-4000-8000-000000000000`,
+    );
     expect(stream.error).toMatchObject({ type: 'error', code: 'session_not_found' });
     expect(stream.closeCode).toBe(4404);
     expect(stream.audio).toHaveLength(0);
@@ -104,7 +114,9 @@ describe('WS /v1/tts/stream/:session_id', () => {
 
   it('should reject a browser Origin from another site with 403', async () => {
     const session = await createSession(gw.baseUrl, { text: 'x', target_format: 'pcm16' });
-    await expect(collectStream(session.ws_url, { headers: { Origin: 'https://evil.example' } })).rejects.toThrow(/403/);
+    await expect(
+      collectStream(session.ws_url, { headers: { Origin: 'https://evil.example' } }),
+    ).rejects.toThrow(/403/);
   });
 });
 
@@ -160,7 +172,8 @@ describe('WS stream control with a real-time paced provider', () => {
     const session = await createSession(gw.baseUrl, { text: LONG_TEXT, target_format: 'pcm16' });
     const stream = await collectStream(session.ws_url, {
       onMessage: (_ws, message) => {
-        if (message.seq === 2) void fetch(`${gw.baseUrl}/v1/tts/sessions/${session.session_id}`, { method: 'DELETE' });
+        if (message.seq === 2)
+          void fetch(`${gw.baseUrl}/v1/tts/sessions/${session.session_id}`, { method: 'DELETE' });
       },
     });
     expect(stream.error).toMatchObject({ code: 'cancelled' });

@@ -6,14 +6,18 @@ describe('validateEnv', () => {
   });
 
   it('should accept good values', () => {
-    const env = validateEnv({ PORT: '9000', PROVIDERS: 'mock_tone, espeak', MOCK_TONE_REALTIME_FACTOR: '0.5' });
+    const env = validateEnv({
+      PORT: '9000',
+      PROVIDERS: 'mock_tone, espeak',
+      MOCK_TONE_REALTIME_FACTOR: '0.5',
+    });
     expect(env.PORT).toBe(9000);
   });
 
   it('should name every bad variable in one message', () => {
-    expect(() => validateEnv({ PORT: '70000', RATE_LIMIT_SESSIONS_PER_MINUTE: 'many', REDIS_URL: 'http://x' })).toThrow(
-      /PORT="70000"[\s\S]*RATE_LIMIT_SESSIONS_PER_MINUTE="many"[\s\S]*REDIS_URL="http:\/\/x"/,
-    );
+    expect(() =>
+      validateEnv({ PORT: '70000', RATE_LIMIT_SESSIONS_PER_MINUTE: 'many', REDIS_URL: 'http://x' }),
+    ).toThrow(/PORT="70000"[\s\S]*RATE_LIMIT_SESSIONS_PER_MINUTE="many"[\s\S]*REDIS_URL="http:\/\/x"/);
   });
 
   it('should list the allowed providers when PROVIDERS is wrong', () => {

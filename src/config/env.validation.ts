@@ -15,16 +15,27 @@ import {
 import { PROVIDER_IDS } from '../providers/provider.contract';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const PROVIDER_LIST = new RegExp(`^\\s*(${PROVIDER_IDS.join('|')})(\\s*,\\s*(${PROVIDER_IDS.join('|')}))*\\s*$`);
+const PROVIDER_LIST = new RegExp(
+  `^\\s*(${PROVIDER_IDS.join('|')})(\\s*,\\s*(${PROVIDER_IDS.join('|')}))*\\s*$`,
+);
 
 const toInt = ({ value }: { value: unknown }) =>
-  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+  value === undefined || value === ''
+    ? undefined
+    : typeof value === 'string' && /^-?\d+$/.test(value)
+      ? Number(value)
+      : value;
 const toNumber = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : Number.isFinite(Number(value)) ? Number(value) : value;
 const toBool = ({ value }: { value: unknown }) => {
   if (value === undefined || value === '') return undefined;
-  const v = String(value).toLowerCase();
-  return ['1', 'true', 'yes', 'on'].includes(v) ? true : ['0', 'false', 'no', 'off'].includes(v) ? false : value;
+  if (typeof value !== 'string') return value;
+  const v = value.toLowerCase();
+  return ['1', 'true', 'yes', 'on'].includes(v)
+    ? true
+    : ['0', 'false', 'no', 'off'].includes(v)
+      ? false
+      : value;
 };
 const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
 
@@ -39,7 +50,9 @@ export class EnvironmentVariables {
   /** Pretty, human-readable logs instead of JSON (development only). */
   @IsOptional() @Transform(toBool) @IsBoolean() LOG_PRETTY?: boolean;
 
-  @IsOptional() @Transform(emptyToUndefined) @Matches(PROVIDER_LIST, {
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(PROVIDER_LIST, {
     message: `PROVIDERS must be a comma list of: ${PROVIDER_IDS.join(', ')}`,
   })
   PROVIDERS?: string;
@@ -67,15 +80,21 @@ export class EnvironmentVariables {
 
   @IsOptional() @Transform(emptyToUndefined) @IsString() ESPEAK_BINARY?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
   COQUI_BASE_URL?: string;
-  @IsOptional() @Transform(emptyToUndefined) @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
   OPENAI_TTS_BASE_URL?: string;
   @IsOptional() @Transform(emptyToUndefined) @IsString() OPENAI_TTS_API_KEY?: string;
   @IsOptional() @Transform(emptyToUndefined) @IsString() OPENAI_TTS_MODEL?: string;
   @IsOptional() @Transform(emptyToUndefined) @IsString() OPENAI_TTS_VOICES?: string;
 
-  @IsOptional() @Transform(emptyToUndefined) @IsUrl({ require_tld: false, protocols: ['redis', 'rediss'] })
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsUrl({ require_tld: false, protocols: ['redis', 'rediss'] })
   REDIS_URL?: string;
 }
 

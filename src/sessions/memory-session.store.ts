@@ -20,7 +20,11 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
     return Promise.resolve(session && { ...session });
   }
 
-  transition(id: string, from: readonly SessionStatus[], patch: Partial<Session>): Promise<Session | undefined> {
+  transition(
+    id: string,
+    from: readonly SessionStatus[],
+    patch: Partial<Session>,
+  ): Promise<Session | undefined> {
     const session = this.live(id);
     if (!session || !from.includes(session.status)) return Promise.resolve(undefined);
     return this.update(id, patch);
@@ -52,6 +56,7 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
 
   private sweep(): void {
     const now = Date.now();
-    for (const [id, s] of this.sessions) if (s.expiresAt <= now && s.status !== 'streaming') this.sessions.delete(id);
+    for (const [id, s] of this.sessions)
+      if (s.expiresAt <= now && s.status !== 'streaming') this.sessions.delete(id);
   }
 }

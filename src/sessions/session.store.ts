@@ -9,7 +9,11 @@ export abstract class SessionStore {
   abstract insert(session: Session): Promise<void>;
   abstract get(id: string): Promise<Session | undefined>;
   /** Applies `patch` only if the session's status is one of `from`; returns the updated session or undefined. */
-  abstract transition(id: string, from: readonly SessionStatus[], patch: Partial<Session>): Promise<Session | undefined>;
+  abstract transition(
+    id: string,
+    from: readonly SessionStatus[],
+    patch: Partial<Session>,
+  ): Promise<Session | undefined>;
   /** Applies `patch` unconditionally (counters, timestamps); returns the updated session or undefined. */
   abstract update(id: string, patch: Partial<Session>): Promise<Session | undefined>;
   abstract size(): Promise<number>;

@@ -39,7 +39,10 @@ export class SessionsController {
   @ApiCreatedResponse({ type: SessionDto })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'A field is invalid; `field` names it.' })
   @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'Rate limited; see Retry-After.' })
-  @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'Provider unavailable; see Retry-After.' })
+  @ApiServiceUnavailableResponse({
+    type: ErrorResponseDto,
+    description: 'Provider unavailable; see Retry-After.',
+  })
   create(@Body() dto: CreateSessionDto, @Req() req: FastifyRequest): Promise<SessionDto> {
     return this.sessions.create(dto, requestOrigin(req));
   }

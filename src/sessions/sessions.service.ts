@@ -48,7 +48,11 @@ export class SessionsService {
 
     const resolved = await this.voices.resolve(dto, () => this.registry.defaultProviderId());
     await this.assertAvailable(resolved.provider.id, 'provider');
-    const fallbacks = await this.resolveFallbacks(dto.fallback_providers ?? [], resolved.provider.id, resolved.language);
+    const fallbacks = await this.resolveFallbacks(
+      dto.fallback_providers ?? [],
+      resolved.provider.id,
+      resolved.language,
+    );
 
     const now = new Date();
     const session: Session = {
@@ -76,7 +80,8 @@ export class SessionsService {
 
   async get(id: string): Promise<Session> {
     const session = UUID.test(id) ? await this.store.get(id) : undefined;
-    if (!session) throw new GatewayException(ErrorCode.SessionNotFound, `session "${id}" does not exist or has expired`);
+    if (!session)
+      throw new GatewayException(ErrorCode.SessionNotFound, `session "${id}" does not exist or has expired`);
     return session;
   }
 
@@ -96,21 +101,38 @@ export class SessionsService {
 
   /** Marks a pending session as streaming; undefined when it is not pending (already streamed, cancelled). */
   claimForStreaming(id: string): Promise<Session | undefined> {
-    return this.store.transition(id, ['pending'], { status: 'streaming', startedAt: new Date().toISOString() });
+    return this.store.transition(id, ['pending'], {
+      status: 'streaming',
+      startedAt: new Date().toISOString(),
+    });
   }
 
-  recordProgress(id: string, progress: Pick<Session, 'chunksSent' | 'bytesSent' | 'audioMs'> & Partial<Session>) {
+  recordProgress(
+    id: string,
+    progress: Pick<Session, 'chunksSent' | 'bytesSent' | 'audioMs'> & Partial<Session>,
+  ) {
     return this.store.update(id, progress);
   }
 
   finish(id: string, status: 'completed' | 'failed' | 'cancelled', patch: Partial<Session>) {
-    return this.store.transition(id, ['streaming'], { ...patch, status, finishedAt: new Date().toISOString() });
+    return this.store.transition(id, ['streaming'], {
+      ...patch,
+      status,
+      finishedAt: new Date().toISOString(),
+    });
   }
 
   /** The plan the TTS pipeline runs for this session (its provider, then its fallbacks). */
-  async planFor(session: Session, format: AudioFormat = session.targetFormat, wholeFile = false): Promise<SynthesisPlan> {
+  async planFor(
+    session: Session,
+    format: AudioFormat = session.targetFormat,
+    wholeFile = false,
+  ): Promise<SynthesisPlan> {
     const attempts: SynthesisAttempt[] = [];
-    for (const { provider, voice } of [{ provider: session.provider, voice: session.voice }, ...session.fallbacks]) {
+    for (const { provider, voice } of [
+      { provider: session.provider, voice: session.voice },
+      ...session.fallbacks,
+    ]) {
       const resolved = await this.voices.resolve({ provider, voice }, () => Promise.resolve(provider));
       const request: SynthesisRequest = {
         text: session.text,
@@ -122,7 +144,9 @@ export class SessionsService {
       attempts.push({ providerId: provider, request });
     }
     const sampleRate =
-      format === session.targetFormat ? session.sampleRateHz : this.transcode.resolveSampleRate(format, undefined, 'format');
+      format === session.targetFormat
+        ? session.sampleRateHz
+        : this.transcode.resolveSampleRate(format, undefined, 'format');
     return { attempts, format, sampleRate, wholeFile };
   }
 
@@ -151,7 +175,9 @@ export class SessionsService {
       chunks_sent: session.chunksSent,
       bytes_sent: session.bytesSent,
       audio_duration_ms: Math.round(session.audioMs),
-      ...(session.timeToFirstAudioMs !== undefined ? { time_to_first_audio_ms: session.timeToFirstAudioMs } : {}),
+      ...(session.timeToFirstAudioMs !== undefined
+        ? { time_to_first_audio_ms: session.timeToFirstAudioMs }
+        : {}),
       ...(session.servedBy ? { served_by: session.servedBy } : {}),
       ...(session.error ? { error: session.error } : {}),
     };
@@ -193,14 +219,20 @@ export class SessionsService {
     }
   }
 
-  private async resolveFallbacks(ids: string[], primary: ProviderId, language: string): Promise<SessionFallback[]> {
+  private async resolveFallbacks(
+    ids: string[],
+    primary: ProviderId,
+    language: string,
+  ): Promise<SessionFallback[]> {
     const fallbacks: SessionFallback[] = [];
     for (const [index, id] of ids.entries()) {
       const field = `fallback_providers[${index}]`;
       const provider = this.registry.get(id, field);
       if (provider.id === primary || fallbacks.some((f) => f.provider === provider.id)) continue;
       try {
-        const resolved = await this.voices.resolve({ provider: provider.id, language }, () => Promise.resolve(provider.id));
+        const resolved = await this.voices.resolve({ provider: provider.id, language }, () =>
+          Promise.resolve(provider.id),
+        );
         fallbacks.push({ provider: provider.id, voice: resolved.voice.id });
       } catch (error) {
         if (error instanceof GatewayException) {

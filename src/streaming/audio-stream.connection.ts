@@ -91,7 +91,8 @@ export class AudioStreamConnection {
     const claimed = await this.deps.sessions.claimForStreaming(session.id);
     if (claimed) return claimed;
     const now = await this.deps.sessions.get(this.sessionId);
-    if (now.status === 'cancelled') throw new GatewayException(ErrorCode.Cancelled, 'the session was cancelled');
+    if (now.status === 'cancelled')
+      throw new GatewayException(ErrorCode.Cancelled, 'the session was cancelled');
     throw new GatewayException(
       ErrorCode.SessionAlreadyStreamed,
       `session ${now.id} is ${now.status}; each session streams once (fetch GET /v1/tts/sessions/${now.id}/file for the audio again, or create a new session)`,
@@ -163,10 +164,14 @@ export class AudioStreamConnection {
   private fail(session: Session | undefined, error: unknown): void {
     const reason: unknown = this.abort.signal.aborted ? this.abort.signal.reason : error;
     if (reason instanceof ClientGone) {
-      if (session) void this.deps.sessions.finish(session.id, 'cancelled', {
-        ...this.counters(),
-        error: { code: ErrorCode.Cancelled, message: 'the client disconnected before the end of the stream' },
-      });
+      if (session)
+        void this.deps.sessions.finish(session.id, 'cancelled', {
+          ...this.counters(),
+          error: {
+            code: ErrorCode.Cancelled,
+            message: 'the client disconnected before the end of the stream',
+          },
+        });
       return;
     }
     const exception = toGatewayException(reason);
@@ -231,7 +236,8 @@ export class AudioStreamConnection {
     } catch {
       message = undefined;
     }
-    const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+    const type =
+      typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
     if (type === 'cancel') {
       this.abort.abort(new GatewayException(ErrorCode.Cancelled, 'the client cancelled the stream'));
       return;

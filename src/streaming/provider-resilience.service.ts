@@ -64,7 +64,11 @@ export class ProviderResilienceService {
     for (const id of providerIds) this.breaker(id);
   }
 
-  async *stream(provider: TtsProvider, request: SynthesisRequest, signal: AbortSignal): AsyncGenerator<AudioChunk> {
+  async *stream(
+    provider: TtsProvider,
+    request: SynthesisRequest,
+    signal: AbortSignal,
+  ): AsyncGenerator<AudioChunk> {
     const engineCall = new AbortController();
     const stop = () => engineCall.abort(signal.reason);
     signal.addEventListener('abort', stop, { once: true });
@@ -72,7 +76,9 @@ export class ProviderResilienceService {
     let outcome = 'success';
     try {
       const first = await this.breaker(provider.id)
-        .policy.execute(() => this.nextWithin(provider.id, iterator, this.config.firstAudioTimeoutMs, engineCall))
+        .policy.execute(() =>
+          this.nextWithin(provider.id, iterator, this.config.firstAudioTimeoutMs, engineCall),
+        )
         .catch((error: unknown) => {
           if (error instanceof BrokenCircuitError) {
             outcome = 'rejected';
@@ -111,7 +117,9 @@ export class ProviderResilienceService {
       return await timeout(ms, TimeoutStrategy.Aggressive).execute(() => iterator.next());
     } catch (error) {
       if (error instanceof TaskCancelledError && !engineCall.signal.aborted) {
-        engineCall.abort(new ProviderTimeoutError(providerId, `no audio from "${providerId}" within ${ms} ms`));
+        engineCall.abort(
+          new ProviderTimeoutError(providerId, `no audio from "${providerId}" within ${ms} ms`),
+        );
         throw new ProviderTimeoutError(providerId, `provider "${providerId}" sent no audio within ${ms} ms`);
       }
       if (error instanceof ProviderError) throw error;

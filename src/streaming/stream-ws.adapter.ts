@@ -28,7 +28,11 @@ export class StreamWsAdapter extends WsAdapter {
   }
 
   override create(port: number, options: Record<string, unknown> & { path?: string } = {}): unknown {
-    return super.create(port, { ...options, maxPayload: this.options.maxPayloadBytes, perMessageDeflate: false });
+    return super.create(port, {
+      ...options,
+      maxPayload: this.options.maxPayloadBytes,
+      perMessageDeflate: false,
+    });
   }
 
   /** Nest's own message dispatch expects `{event,data}`; the gateway owns its protocol on the socket. */
@@ -43,7 +47,8 @@ export class StreamWsAdapter extends WsAdapter {
         const servers = (this.wsServersRegistry.get(port) ?? []) as RoutedServer[];
         const server = servers.find((s) => pathname === s.path || pathname.startsWith(`${s.path}/`));
         if (!server) return rejectUpgrade(socket, 404, `no WebSocket endpoint at ${pathname}`);
-        if (!this.originAllowed(request)) return rejectUpgrade(socket, 403, 'origin not allowed (CORS_ORIGINS)');
+        if (!this.originAllowed(request))
+          return rejectUpgrade(socket, 403, 'origin not allowed (CORS_ORIGINS)');
         server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
       } catch (error) {
         rejectUpgrade(socket, 400, error instanceof Error ? error.message : 'bad upgrade request');
@@ -55,7 +60,11 @@ export class StreamWsAdapter extends WsAdapter {
   private originAllowed(request: http.IncomingMessage): boolean {
     const origin = request.headers.origin;
     // Non-browser clients send no Origin; they are not exposed to cross-site hijacking.
-    if (!origin || this.options.allowedOrigins.includes('*') || this.options.allowedOrigins.includes(origin)) {
+    if (
+      !origin ||
+      this.options.allowedOrigins.includes('*') ||
+      this.options.allowedOrigins.includes(origin)
+    ) {
       return true;
     }
     try {

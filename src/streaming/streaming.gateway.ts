@@ -5,7 +5,12 @@ import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { WebSocket } from 'ws';
-import { limitsConfig, streamingConfig, type LimitsConfig, type StreamingConfig } from '../config/configuration';
+import {
+  limitsConfig,
+  streamingConfig,
+  type LimitsConfig,
+  type StreamingConfig,
+} from '../config/configuration';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { METRIC } from '../metrics/metric-names';
@@ -53,6 +58,11 @@ export class StreamingGateway implements OnGatewayConnection, OnApplicationShutd
 
   /** On shutdown, running streams end with an error frame rather than a bare connection reset. */
   onApplicationShutdown(): void {
-    this.streams.abortAll(new GatewayException(ErrorCode.ShuttingDown, 'the gateway is shutting down; reconnect to another instance'));
+    this.streams.abortAll(
+      new GatewayException(
+        ErrorCode.ShuttingDown,
+        'the gateway is shutting down; reconnect to another instance',
+      ),
+    );
   }
 }

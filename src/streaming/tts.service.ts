@@ -64,7 +64,8 @@ export class TtsService {
           return;
         } catch (error) {
           // After the first audio a switch would change the voice mid-utterance: fail instead.
-          if (signal.aborted || producedAudio || !(error instanceof ProviderError) || !error.retryable) throw error;
+          if (signal.aborted || producedAudio || !(error instanceof ProviderError) || !error.retryable)
+            throw error;
           lastError = error;
         }
       }

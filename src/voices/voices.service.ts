@@ -89,7 +89,8 @@ export class VoicesService {
         { field: 'provider', retryAfterSeconds: 30 },
       );
     }
-    if (!language) return { provider, voice: preferredDefault(voices), language: preferredDefault(voices).language };
+    if (!language)
+      return { provider, voice: preferredDefault(voices), language: preferredDefault(voices).language };
 
     const best = bestVoiceFor(language, voices);
     if (!best) {
@@ -103,7 +104,10 @@ export class VoicesService {
     return { provider, voice: best, language };
   }
 
-  private async pickProvider(query: VoiceQuery, defaultProvider: () => Promise<ProviderId>): Promise<TtsProvider> {
+  private async pickProvider(
+    query: VoiceQuery,
+    defaultProvider: () => Promise<ProviderId>,
+  ): Promise<TtsProvider> {
     if (query.provider !== undefined) return this.registry.get(query.provider);
     const fallback = this.registry.get(await defaultProvider());
     if (query.voice === undefined) return fallback;
@@ -145,7 +149,10 @@ export class VoicesService {
       const reason = error instanceof Error ? error.message : String(error);
       this.logger.warn(`voice list of ${provider.id} unavailable: ${reason}`);
       // Retry soon rather than caching a failure for the full TTL.
-      this.cache.set(provider.id, { at: performance.now() - CATALOG_TTL_MS + FAILED_TTL_MS, value: Promise.resolve({ provider, voices: [], unavailableReason: reason }) });
+      this.cache.set(provider.id, {
+        at: performance.now() - CATALOG_TTL_MS + FAILED_TTL_MS,
+        value: Promise.resolve({ provider, voices: [], unavailableReason: reason }),
+      });
       return { provider, voices: [], unavailableReason: reason };
     }
   }
@@ -170,5 +177,7 @@ function bestVoiceFor(language: string, voices: Voice[]): Voice | undefined {
 }
 
 function preview(items: string[], max = 20): string {
-  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} … (${items.length} in all)`;
+  return items.length <= max
+    ? items.join(', ')
+    : `${items.slice(0, max).join(', ')} … (${items.length} in all)`;
 }

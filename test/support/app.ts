@@ -39,7 +39,12 @@ export async function startApp(env: Record<string, string | undefined> = {}): Pr
   return { app, baseUrl: `http://127.0.0.1:${port}`, close: () => app.close() };
 }
 
-export async function postJson(baseUrl: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+export async function postJson(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
   const response = await fetch(`${baseUrl}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },

@@ -41,9 +41,13 @@ export async function decodeAudio(bytes: Buffer, format: string, sampleRate: num
   try {
     writeFileSync(file, bytes);
     const input = [...rawInputArgs(format, sampleRate), '-i', file];
-    const probe = await run('ffprobe', ['-v', 'error', ...input, '-show_entries', 'stream=codec_name,sample_rate', '-of', 'json'], {
-      maxBuffer: 1 << 20,
-    });
+    const probe = await run(
+      'ffprobe',
+      ['-v', 'error', ...input, '-show_entries', 'stream=codec_name,sample_rate', '-of', 'json'],
+      {
+        maxBuffer: 1 << 20,
+      },
+    );
     const stream = JSON.parse(probe.stdout).streams[0];
     const decoded = await run('ffmpeg', ['-v', 'error', ...input, '-f', 's16le', '-ac', '1', 'pipe:1'], {
       encoding: 'buffer',

@@ -28,7 +28,14 @@ export interface StreamOptions {
 export function collectStream(url: string, options: StreamOptions = {}): Promise<CollectedStream> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers: options.headers });
-    const result: CollectedStream = { audio: [], control: [], closeCode: 0, closeReason: '', totalMs: 0, bytes: Buffer.alloc(0) };
+    const result: CollectedStream = {
+      audio: [],
+      control: [],
+      closeCode: 0,
+      closeReason: '',
+      totalMs: 0,
+      bytes: Buffer.alloc(0),
+    };
     let openedAt = performance.now();
     const guard = setTimeout(() => {
       ws.terminate();

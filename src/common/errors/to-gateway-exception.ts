@@ -19,8 +19,10 @@ export function toGatewayException(error: unknown): GatewayException {
       retryAfterSeconds: error.retryAfterSeconds,
     });
   }
-  if (error instanceof ProviderTimeoutError) return new GatewayException(ErrorCode.ProviderTimeout, error.message);
-  if (error instanceof UnsupportedCapabilityError) return new GatewayException(ErrorCode.ValidationFailed, error.message);
+  if (error instanceof ProviderTimeoutError)
+    return new GatewayException(ErrorCode.ProviderTimeout, error.message);
+  if (error instanceof UnsupportedCapabilityError)
+    return new GatewayException(ErrorCode.ValidationFailed, error.message);
   if (error instanceof ProviderError) return new GatewayException(ErrorCode.ProviderError, error.message);
   return new GatewayException(ErrorCode.InternalError, 'internal error; the gateway logged the details');
 }

@@ -26,8 +26,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
     if (host.getType() !== 'http') return;
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { body, retryAfterSeconds } = errorResponse(exception);
-    if (body.statusCode >= 500 && body.code === ErrorCode.InternalError) {
-      this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    if (body.statusCode >= 500 && body.code === (ErrorCode.InternalError as string)) {
+      this.logger.error(
+        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
+      );
     }
     if (reply.sent) return;
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
@@ -39,7 +41,9 @@ export function errorResponse(exception: unknown): { body: ErrorBody; retryAfter
   if (exception instanceof HttpException) return { body: fromHttpException(exception) };
   const fastifyStatus = fastifyErrorStatus(exception);
   if (fastifyStatus !== undefined) {
-    return { body: fromStatus(fastifyStatus, (exception as Error).message, fastifyCode(exception, fastifyStatus)) };
+    return {
+      body: fromStatus(fastifyStatus, (exception as Error).message, fastifyCode(exception, fastifyStatus)),
+    };
   }
   const gateway: GatewayException = toGatewayException(exception);
   const body: ErrorBody = {
@@ -56,10 +60,14 @@ export function errorResponse(exception: unknown): { body: ErrorBody; retryAfter
 function fromHttpException(exception: HttpException): ErrorBody {
   const status = exception.getStatus();
   const response = exception.getResponse();
-  const raw = typeof response === 'object' && response !== null ? (response as { message?: unknown }).message : response;
+  const raw =
+    typeof response === 'object' && response !== null
+      ? (response as { message?: unknown }).message
+      : response;
   const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
   // Nest maps Fastify's body-parser errors to plain HttpExceptions (losing FST_ codes); recognise them here.
-  if (status === 400 && /JSON/.test(message)) return fromStatus(status, `malformed JSON body: ${message}`, ErrorCode.MalformedJson);
+  if (status === 400 && /JSON/.test(message))
+    return fromStatus(status, `malformed JSON body: ${message}`, ErrorCode.MalformedJson);
   return fromStatus(status, message, codeForStatus(status));
 }
 
@@ -90,6 +98,7 @@ function fastifyErrorStatus(exception: unknown): number | undefined {
 
 function fastifyCode(exception: unknown, status: number): string {
   const code = (exception as { code?: string }).code;
-  if (code === 'FST_ERR_CTP_INVALID_JSON_BODY' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return ErrorCode.MalformedJson;
+  if (code === 'FST_ERR_CTP_INVALID_JSON_BODY' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+    return ErrorCode.MalformedJson;
   return codeForStatus(status);
 }

@@ -41,7 +41,10 @@ export class SessionThrottlerGuard extends ThrottlerGuard {
     return Promise.resolve((req as unknown as FastifyRequest).ip);
   }
 
-  protected override throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+  protected override throwThrottlingException(
+    context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
     this.rateLimited.inc({ route: this.routeLabel(context) ?? 'unknown' });
     const retryAfterSeconds = Math.max(1, detail.timeToBlockExpire || detail.timeToExpire);
     throw new GatewayException(

@@ -15,9 +15,13 @@ export function createValidationPipe(): ValidationPipe {
     exceptionFactory: (errors) => {
       const problems = flatten(errors);
       const first = problems[0] ?? { field: undefined, message: 'the request body must be a JSON object' };
-      return new GatewayException(ErrorCode.ValidationFailed, problems.map((p) => p.message).join('; ') || first.message, {
-        field: first.field,
-      });
+      return new GatewayException(
+        ErrorCode.ValidationFailed,
+        problems.map((p) => p.message).join('; ') || first.message,
+        {
+          field: first.field,
+        },
+      );
     },
   });
 }

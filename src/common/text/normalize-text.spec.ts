@@ -2,7 +2,9 @@ import { countCharacters, normalizeText, utf8ByteLength } from './normalize-text
 
 describe('normalizeText', () => {
   it('should trim, collapse white space and drop control characters', () => {
-    expect(normalizeText('  Hello,\t\tworld!\r\n\n How\u0000 are\u200B you?  ')).toBe('Hello, world! How are you?');
+    expect(normalizeText('  Hello,\t\tworld!\r\n\n How\u0000 are\u200B you?  ')).toBe(
+      'Hello, world! How are you?',
+    );
   });
 
   it('should compose to NFC', () => {

@@ -5,7 +5,10 @@ import { MockToneProvider } from './mock-tone.provider';
 
 async function providerWith(realtimeFactor: number): Promise<MockToneProvider> {
   const moduleRef = await Test.createTestingModule({
-    providers: [MockToneProvider, { provide: providersConfig.KEY, useValue: { mockTone: { realtimeFactor } } }],
+    providers: [
+      MockToneProvider,
+      { provide: providersConfig.KEY, useValue: { mockTone: { realtimeFactor } } },
+    ],
   }).compile();
   return moduleRef.get(MockToneProvider);
 }
@@ -16,7 +19,8 @@ async function collect(iterable: AsyncIterable<AudioChunk>): Promise<AudioChunk[
   return chunks;
 }
 
-const joined = (chunks: AudioChunk[]) => Buffer.concat(chunks.map((c) => Buffer.from(c.pcm.buffer, c.pcm.byteOffset, c.pcm.byteLength)));
+const joined = (chunks: AudioChunk[]) =>
+  Buffer.concat(chunks.map((c) => Buffer.from(c.pcm.buffer, c.pcm.byteOffset, c.pcm.byteLength)));
 
 describe(MockToneProvider.name, () => {
   let provider: MockToneProvider;
@@ -36,7 +40,12 @@ describe(MockToneProvider.name, () => {
 
   it('should keep the contract voice en-US-mock-1', async () => {
     expect((await provider.listVoices()).map((v) => v.id)).toContain('en-US-mock-1');
-    expect(voice).toMatchObject({ id: 'en-US-mock-1', provider: 'mock_tone', language: 'en-US', sampleRateHz: 24000 });
+    expect(voice).toMatchObject({
+      id: 'en-US-mock-1',
+      provider: 'mock_tone',
+      language: 'en-US',
+      sampleRateHz: 24000,
+    });
   });
 
   it('should stream 20 ms chunks at 24 kHz', async () => {
@@ -58,12 +67,18 @@ describe(MockToneProvider.name, () => {
   it('should scale the duration with speed', async () => {
     const signal = new AbortController().signal;
     const normal = joined(await collect(provider.synthesize(request('speed test'), signal))).length;
-    const fast = joined(await collect(provider.synthesize(request('speed test', { speed: 2 }), signal))).length;
+    const fast = joined(
+      await collect(provider.synthesize(request('speed test', { speed: 2 }), signal)),
+    ).length;
     expect(fast / normal).toBeCloseTo(0.5, 1);
   });
 
   it('should have no clicks: no sample-to-sample jump larger than the loudest tone step', async () => {
-    const pcm = new Int16Array(joined(await collect(provider.synthesize(request('a b. c'), new AbortController().signal))).buffer.slice(0));
+    const pcm = new Int16Array(
+      joined(
+        await collect(provider.synthesize(request('a b. c'), new AbortController().signal)),
+      ).buffer.slice(0),
+    );
     let maxJump = 0;
     for (let i = 1; i < pcm.length; i++) maxJump = Math.max(maxJump, Math.abs(pcm[i] - pcm[i - 1]));
     // Highest pitch (4 × 330 Hz) at 0.3 full scale moves at most 2π·f/fs·A per sample ≈ 3400.
@@ -75,7 +90,10 @@ describe(MockToneProvider.name, () => {
     const chunks: AudioChunk[] = [];
     await expect(
       (async () => {
-        for await (const chunk of provider.synthesize(request('a long enough text to abort'), controller.signal)) {
+        for await (const chunk of provider.synthesize(
+          request('a long enough text to abort'),
+          controller.signal,
+        )) {
           chunks.push(chunk);
           if (chunks.length === 3) controller.abort(new Error('stop'));
         }

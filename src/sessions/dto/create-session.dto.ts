@@ -15,7 +15,12 @@ import {
 } from 'class-validator';
 import { normalizeText } from '../../common/text/normalize-text';
 import { PROVIDER_IDS } from '../../providers/provider.contract';
-import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, STREAM_FORMATS, type StreamFormat } from '../../transcode/audio-format';
+import {
+  MAX_SAMPLE_RATE,
+  MIN_SAMPLE_RATE,
+  STREAM_FORMATS,
+  type StreamFormat,
+} from '../../transcode/audio-format';
 
 const numericString = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
@@ -26,7 +31,7 @@ export class CreateSessionDto {
       'What to say. Normalized (NFC, control characters removed, white space collapsed, trimmed); 1..MAX_TEXT_CHARS characters (default 5000).',
     example: 'Hello from the TTS gateway.',
   })
-  @Transform(({ value }) => (typeof value === 'string' ? normalizeText(value) : value))
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? normalizeText(value) : value))
   @IsString({ message: 'text must be a string' })
   @IsNotEmpty({ message: 'text must not be empty (after trimming white space and control characters)' })
   text: string;
@@ -39,7 +44,8 @@ export class CreateSessionDto {
 
   @ApiPropertyOptional({
     example: 'en-US-mock-1',
-    description: "A voice id of the provider (GET /v1/voices); default: the provider's best voice for the language.",
+    description:
+      "A voice id of the provider (GET /v1/voices); default: the provider's best voice for the language.",
   })
   @IsOptional()
   @IsString({ message: 'voice must be a string' })
@@ -63,13 +69,18 @@ export class CreateSessionDto {
     minimum: MIN_SAMPLE_RATE,
     maximum: MAX_SAMPLE_RATE,
     example: 24000,
-    description: 'Output rate. Default 24000 (8000 for mulaw/alaw). opus: 8000, 12000, 16000, 24000 or 48000.',
+    description:
+      'Output rate. Default 24000 (8000 for mulaw/alaw). opus: 8000, 12000, 16000, 24000 or 48000.',
   })
   @IsOptional()
   @Transform(numericString)
   @IsInt({ message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}` })
-  @Min(MIN_SAMPLE_RATE, { message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}` })
-  @Max(MAX_SAMPLE_RATE, { message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}` })
+  @Min(MIN_SAMPLE_RATE, {
+    message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}`,
+  })
+  @Max(MAX_SAMPLE_RATE, {
+    message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}`,
+  })
   sample_rate_hz?: number;
 
   @ApiPropertyOptional({ minimum: 0.25, maximum: 4, default: 1, description: 'Speaking rate; 1 is natural.' })

@@ -32,7 +32,10 @@ export class SessionDto {
   @ApiProperty({ description: 'Encoded audio bytes sent.' }) bytes_sent: number;
   @ApiProperty({ description: 'Milliseconds of audio sent.' }) audio_duration_ms: number;
   @ApiPropertyOptional() time_to_first_audio_ms?: number;
-  @ApiPropertyOptional({ enum: PROVIDER_IDS, description: 'Provider that produced the audio (after failover).' })
+  @ApiPropertyOptional({
+    enum: PROVIDER_IDS,
+    description: 'Provider that produced the audio (after failover).',
+  })
   served_by?: string;
   @ApiPropertyOptional({ type: SessionErrorDto }) error?: SessionErrorDto;
 }
@@ -47,8 +50,10 @@ export class SessionFileQueryDto {
 export class ErrorResponseDto {
   @ApiProperty({ example: 400 }) statusCode: number;
   @ApiProperty({ example: 'Bad Request' }) error: string;
-  @ApiProperty({ example: 'target_format must be one of: pcm16, mulaw, alaw, wav, mp3, opus' }) message: string;
+  @ApiProperty({ example: 'target_format must be one of: pcm16, mulaw, alaw, wav, mp3, opus' })
+  message: string;
   @ApiProperty({ example: 'validation_failed', description: 'Stable machine-readable code.' }) code: string;
-  @ApiPropertyOptional({ example: 'target_format', description: 'The request field at fault.' }) field?: string;
+  @ApiPropertyOptional({ example: 'target_format', description: 'The request field at fault.' })
+  field?: string;
   @ApiPropertyOptional({ type: [String], description: 'Values the field accepts.' }) allowed?: string[];
 }

@@ -58,7 +58,8 @@ class WavEncoder implements AudioEncoder {
   }
 
   flush(): Promise<Uint8Array> {
-    if (this.wholeFile) return Promise.resolve(concatBytes([wavHeader(this.sampleRate, this.heldBytes), ...this.held]));
+    if (this.wholeFile)
+      return Promise.resolve(concatBytes([wavHeader(this.sampleRate, this.heldBytes), ...this.held]));
     // A stream with no audio at all is still a valid (empty) WAV.
     if (!this.headerSent) return Promise.resolve(wavHeader(this.sampleRate));
     return Promise.resolve(EMPTY);
