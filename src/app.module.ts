@@ -18,6 +18,7 @@ import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProvidersModule } from './providers/providers.module';
 import { SessionsModule } from './sessions/sessions.module';
+import { SpeechModule } from './speech/speech.module';
 import { StreamingModule } from './streaming/streaming.module';
 import { TtsModule } from './streaming/tts.module';
 import { TranscodeModule } from './transcode/transcode.module';
@@ -83,6 +84,7 @@ export class AppModule {
         VoicesModule,
         SessionsModule,
         StreamingModule,
+        SpeechModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },

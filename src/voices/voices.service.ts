@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
-import type { ProviderId, TtsProvider, Voice } from '../providers/provider.contract';
+import type { ProviderId, TtsProvider, Voice, VoiceGender } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { canonicalLanguage, languageMatches, languageMatchScore } from './language';
 
@@ -19,6 +19,8 @@ export interface VoiceQuery {
   provider?: string;
   voice?: string;
   language?: string;
+  /** When picking a voice (no `voice` given), prefer this gender among equally good matches. */
+  gender?: VoiceGender;
 }
 
 export interface ResolvedVoice {
@@ -89,10 +91,12 @@ export class VoicesService {
         { field: 'provider', retryAfterSeconds: 30 },
       );
     }
-    if (!language)
-      return { provider, voice: preferredDefault(voices), language: preferredDefault(voices).language };
+    if (!language) {
+      const voice = preferredDefault(voices, query.gender);
+      return { provider, voice, language: voice.language };
+    }
 
-    const best = bestVoiceFor(language, voices);
+    const best = bestVoiceFor(language, voices, query.gender);
     if (!best) {
       const spoken = [...new Set(voices.flatMap((v) => v.languages))].sort();
       throw new GatewayException(
@@ -158,19 +162,21 @@ export class VoicesService {
   }
 }
 
-function preferredDefault(voices: Voice[]): Voice {
-  return voices.find((v) => v.language === 'en-US') ?? voices[0];
+/** No language asked: an en-US voice, or with a gender wish, any English voice of that gender. */
+function preferredDefault(voices: Voice[], gender?: VoiceGender): Voice {
+  return bestVoiceFor(gender ? 'en' : 'en-US', voices, gender) ?? voices[0];
 }
 
-function bestVoiceFor(language: string, voices: Voice[]): Voice | undefined {
+function bestVoiceFor(language: string, voices: Voice[], gender?: VoiceGender): Voice | undefined {
   let best: Voice | undefined;
   let bestScore = 0;
   for (const voice of voices) {
-    // The primary language counts more than a secondary one.
-    const score = Math.max(
+    // The primary language counts more than a secondary one; gender only breaks ties.
+    const languageScore = Math.max(
       languageMatchScore(language, voice.language) * 2,
       ...voice.languages.map((l) => languageMatchScore(language, l)),
     );
+    const score = languageScore === 0 ? 0 : languageScore * 2 + (gender && voice.gender === gender ? 1 : 0);
     if (score > bestScore) [best, bestScore] = [voice, score];
   }
   return best;

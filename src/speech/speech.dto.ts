@@ -1,0 +1,125 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsNotEmpty,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  ValidateIf,
+} from 'class-validator';
+import { normalizeText } from '../common/text/normalize-text';
+
+export const SPEECH_FORMATS = ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm'] as const;
+export type SpeechFormat = (typeof SPEECH_FORMATS)[number];
+
+/** OpenAI's built-in voice names, mapped onto gateway voices when no engine has them natively. */
+export const OPENAI_VOICE_NAMES = [
+  'alloy',
+  'ash',
+  'ballad',
+  'coral',
+  'echo',
+  'fable',
+  'onyx',
+  'nova',
+  'sage',
+  'shimmer',
+  'verse',
+  'marin',
+  'cedar',
+] as const;
+
+/**
+ * Body of `POST /v1/audio/speech`, field for field OpenAI's, plus two gateway extensions (`provider`,
+ * `language`) and the extension fields other compatible servers accept (`stream`, `lang_code`), which are
+ * taken and ignored where they mean nothing here.
+ */
+export class CreateSpeechDto {
+  @ApiProperty({
+    example: 'tts-1',
+    description:
+      'Opaque model name (tts-1, gpt-4o-mini-tts, ...); a gateway provider id (espeak, mock_tone, ...) selects that provider.',
+  })
+  @IsString({ message: 'model must be a string' })
+  @IsNotEmpty({ message: 'model must not be empty' })
+  @MaxLength(200, { message: 'model must be at most 200 characters' })
+  model: string;
+
+  @ApiProperty({ example: 'The quick brown fox jumped over the lazy dog.', description: 'Text to speak.' })
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? normalizeText(value) : value))
+  @IsString({ message: 'input must be a string' })
+  @IsNotEmpty({ message: 'input must not be empty' })
+  input: string;
+
+  @ApiProperty({
+    example: 'alloy',
+    description: `An OpenAI voice name (${OPENAI_VOICE_NAMES.join(', ')}), a gateway voice id (GET /v1/voices), or {"id": "..."}.`,
+    oneOf: [{ type: 'string' }, { type: 'object', properties: { id: { type: 'string' } } }],
+  })
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string'
+      ? (value as { id: string }).id
+      : value,
+  )
+  @IsString({ message: 'voice must be a voice name or {"id": "<voice id>"}' })
+  @IsNotEmpty({ message: 'voice must not be empty' })
+  voice: string;
+
+  @ApiPropertyOptional({ enum: SPEECH_FORMATS, default: 'mp3' })
+  @IsOptional()
+  @IsIn(SPEECH_FORMATS, { message: `response_format must be one of: ${SPEECH_FORMATS.join(', ')}` })
+  response_format?: SpeechFormat;
+
+  @ApiPropertyOptional({ minimum: 0.25, maximum: 4, default: 1 })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'speed must be a number from 0.25 to 4' })
+  @Min(0.25, { message: 'speed must be a number from 0.25 to 4' })
+  @Max(4, { message: 'speed must be a number from 0.25 to 4' })
+  speed?: number;
+
+  @ApiPropertyOptional({ enum: ['audio', 'sse'], default: 'audio' })
+  @IsOptional()
+  @IsIn(['audio', 'sse'], { message: 'stream_format must be one of: audio, sse' })
+  stream_format?: 'audio' | 'sse';
+
+  @ApiPropertyOptional({
+    description: 'Accepted for compatibility; the gateway engines do not take style instructions.',
+  })
+  @IsOptional()
+  @IsString({ message: 'instructions must be a string' })
+  @MaxLength(4096, { message: 'instructions must be at most 4096 characters' })
+  instructions?: string;
+
+  @ApiPropertyOptional({
+    description: 'Gateway extension: the provider to use (default: from model, else DEFAULT_PROVIDER).',
+  })
+  @IsOptional()
+  @IsString({ message: 'provider must be a string' })
+  provider?: string;
+
+  @ApiPropertyOptional({ example: 'en-US', description: 'Gateway extension: BCP-47 language of the input.' })
+  @IsOptional()
+  @IsString({ message: 'language must be a string' })
+  language?: string;
+
+  @ApiPropertyOptional({
+    description: 'Accepted for compatibility (Kokoro-FastAPI); responses always stream.',
+  })
+  @IsOptional()
+  @IsBoolean({ message: 'stream must be a boolean' })
+  stream?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Accepted for compatibility (Kokoro-FastAPI): a language code, used when `language` is absent.',
+  })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsString({ message: 'lang_code must be a string' })
+  lang_code?: string;
+}
