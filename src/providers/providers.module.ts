@@ -1,6 +1,9 @@
 import { Module } from '@nestjs/common';
 import { providersConfig, type ProvidersConfig } from '../config/configuration';
+import { CoquiProvider } from './coqui/coqui.provider';
+import { EspeakProvider } from './espeak/espeak.provider';
 import { MockToneProvider } from './mock-tone/mock-tone.provider';
+import { OpenAiProvider } from './openai/openai.provider';
 import type { TtsProvider } from './provider.contract';
 import { ProviderRegistry } from './provider.registry';
 import { selectEnabledProviders } from './provider-selection';
@@ -11,7 +14,7 @@ import { TTS_PROVIDERS } from './provider.tokens';
  * `TTS_PROVIDERS`. To add an engine: implement `TtsProvider` in its own folder, list the class in
  * `ENGINE_CLASSES`, and teach `enabledProviderIds` when it counts as configured.
  */
-const ENGINE_CLASSES = [MockToneProvider] as const;
+const ENGINE_CLASSES = [MockToneProvider, EspeakProvider, CoquiProvider, OpenAiProvider] as const;
 
 @Module({
   providers: [
@@ -19,7 +22,8 @@ const ENGINE_CLASSES = [MockToneProvider] as const;
     {
       provide: TTS_PROVIDERS,
       inject: [providersConfig.KEY, ...ENGINE_CLASSES],
-      useFactory: (config: ProvidersConfig, ...engines: TtsProvider[]) => selectEnabledProviders(config, engines),
+      useFactory: (config: ProvidersConfig, ...engines: TtsProvider[]) =>
+        selectEnabledProviders(config, engines),
     },
     ProviderRegistry,
   ],

@@ -1,0 +1,140 @@
+import { groupSegments, splitSentences, type TextSegment } from './sentence-splitter';
+
+const texts = (segments: TextSegment[]) => segments.map((s) => s.text);
+const length = (s: string) => [...s].length;
+
+describe('splitSentences', () => {
+  it('should split plain sentences and classify how each ends', () => {
+    expect(splitSentences('This is the first one. Is this the second? Yes, it is the third!')).toEqual([
+      { text: 'This is the first one.', end: 'period' },
+      { text: 'Is this the second?', end: 'question' },
+      { text: 'Yes, it is the third!', end: 'exclamation' },
+    ]);
+  });
+
+  it('should keep titles and Latin abbreviations inside their sentence', () => {
+    expect(
+      texts(
+        splitSentences(
+          'Mr. Smith met Dr. Jones and Prof. Brown today. They talked, e.g. about cats, i.e. pets.',
+        ),
+      ),
+    ).toEqual(['Mr. Smith met Dr. Jones and Prof. Brown today.', 'They talked, e.g. about cats, i.e. pets.']);
+    expect(texts(splitSentences('Hallo z.B. Herr Müller aus Berlin. Das ist gut so, danke.'))).toEqual([
+      'Hallo z.B. Herr Müller aus Berlin.',
+      'Das ist gut so, danke.',
+    ]);
+  });
+
+  it('should keep "U.S." mid-sentence but end a sentence after it when a capital follows', () => {
+    expect(
+      texts(splitSentences('The U.S. economy grew last year. He moved to the U.S. He is happy there now.')),
+    ).toEqual(['The U.S. economy grew last year.', 'He moved to the U.S.', 'He is happy there now.']);
+  });
+
+  it('should keep decimals, versions, numbered references and initials intact', () => {
+    expect(
+      texts(
+        splitSentences(
+          'Pi is about 3.14 and the price is $3.50 today. See fig. 3 in vol. 2 of the book. J. K. Rowling wrote it.',
+        ),
+      ),
+    ).toEqual([
+      'Pi is about 3.14 and the price is $3.50 today.',
+      'See fig. 3 in vol. 2 of the book.',
+      'J. K. Rowling wrote it.',
+    ]);
+  });
+
+  it('should keep quotes, closing brackets and ellipses with their sentence', () => {
+    expect(
+      texts(
+        splitSentences(
+          'He said "Stop!" and walked away. (See the full report.) Well... that was odd. "Really?" she asked.',
+        ),
+      ),
+    ).toEqual([
+      'He said "Stop!" and walked away.',
+      '(See the full report.)',
+      'Well... that was odd.',
+      '"Really?" she asked.',
+    ]);
+    expect(splitSentences('I wonder what happens next…')[0].end).toBe('ellipsis');
+    expect(splitSentences('“Is it over?” Nobody answered at all.')[0]).toEqual({
+      text: '“Is it over?”',
+      end: 'question',
+    });
+  });
+
+  it('should split CJK, Devanagari and Arabic text at their own terminators', () => {
+    expect(
+      texts(
+        splitSentences('今天天气很好，我们去公园散步吧。你觉得怎么样呢？我觉得非常好！', { minChars: 5 }),
+      ),
+    ).toEqual(['今天天气很好，我们去公园散步吧。', '你觉得怎么样呢？', '我觉得非常好！']);
+    expect(texts(splitSentences('यह पहला वाक्य है। यह दूसरा वाक्य है।'))).toEqual([
+      'यह पहला वाक्य है।',
+      'यह दूसरा वाक्य है।',
+    ]);
+    expect(splitSentences('هل أنت بخير اليوم؟ نعم أنا بخير.')[0]).toEqual({
+      text: 'هل أنت بخير اليوم؟',
+      end: 'question',
+    });
+  });
+
+  it('should merge very short sentences into their neighbours', () => {
+    expect(texts(splitSentences('Hi. Yes. This is a longer sentence that follows. Ok.'))).toEqual([
+      'Hi. Yes. This is a longer sentence that follows. Ok.',
+    ]);
+  });
+
+  it('should cut a very long sentence at clause punctuation into near-equal pieces of at most maxChars', () => {
+    const clause = 'the committee discussed the proposal at great length';
+    const sentence = `${Array.from({ length: 12 }, (_, i) => `${clause} ${i}`).join(', ')}.`;
+    const pieces = splitSentences(sentence);
+    expect(pieces.length).toBeGreaterThan(2);
+    for (const piece of pieces) expect(length(piece.text)).toBeLessThanOrEqual(250);
+    for (const piece of pieces.slice(0, -1))
+      expect(piece).toMatchObject({ end: 'clause', text: expect.stringMatching(/,$/) });
+    expect(pieces.map((p) => p.text).join(' ')).toBe(sentence);
+    const lengths = pieces.map((p) => length(p.text));
+    expect(Math.max(...lengths) - Math.min(...lengths)).toBeLessThan(120);
+  });
+
+  it('should cut at spaces when there is no clause punctuation, and at word boundaries in Thai', () => {
+    const words = Array.from({ length: 120 }, (_, i) => `word${i}`).join(' ');
+    const pieces = splitSentences(words, { maxChars: 100 });
+    for (const piece of pieces) {
+      expect(length(piece.text)).toBeLessThanOrEqual(100);
+      expect(piece.text).toMatch(/^word\d+( word\d+)*$/);
+    }
+    expect(pieces.map((p) => p.text).join(' ')).toBe(words);
+
+    const thai = 'สวัสดีครับวันนี้อากาศดีมากเราจะไปเที่ยวทะเลกันไหมครับ'.repeat(4);
+    const thaiPieces = splitSentences(thai, { maxChars: 60, locale: 'th' });
+    expect(thaiPieces.map((p) => p.text).join('')).toBe(thai);
+    for (const piece of thaiPieces) {
+      expect(length(piece.text)).toBeLessThanOrEqual(60);
+      expect(piece.text).not.toMatch(/^\p{M}/u); // never starts with a combining vowel
+    }
+  });
+
+  it('should return nothing for empty text', () => {
+    expect(splitSentences('')).toEqual([]);
+  });
+});
+
+describe('groupSegments', () => {
+  it('should keep the first group small and let later groups grow up to their budgets', () => {
+    const sentences = splitSentences(
+      Array.from({ length: 40 }, (_, i) => `This is sentence number ${i}.`).join(' '),
+    );
+    const groups = groupSegments(sentences, [40, 200, 1000]);
+    expect(groups[0].text).toBe('This is sentence number 0.');
+    expect(length(groups[1].text)).toBeLessThanOrEqual(200);
+    expect(length(groups[1].text)).toBeGreaterThan(150);
+    expect(groups.slice(2).every((g) => length(g.text) <= 1000)).toBe(true);
+    expect(groups.map((g) => g.text).join(' ')).toBe(sentences.map((s) => s.text).join(' '));
+    expect(groups[groups.length - 1].end).toBe('period');
+  });
+});
