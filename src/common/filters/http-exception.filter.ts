@@ -32,9 +32,24 @@ export class HttpExceptionFilter implements ExceptionFilter {
       );
     }
     if (reply.sent) return;
+    const health = terminusResult(exception);
+    if (health) {
+      // Readiness keeps Terminus' own body (status, info, error, details) so probes and humans see why.
+      void reply.status(503).header('retry-after', '5').send(health);
+      return;
+    }
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
     void reply.status(body.statusCode).header('content-type', 'application/json; charset=utf-8').send(body);
   }
+}
+
+/** Terminus throws a 503 whose response is the health-check result; recognise it by its shape. */
+function terminusResult(exception: unknown): object | undefined {
+  if (!(exception instanceof HttpException) || exception.getStatus() !== 503) return undefined;
+  const response = exception.getResponse();
+  return typeof response === 'object' && response !== null && 'details' in response && 'status' in response
+    ? response
+    : undefined;
 }
 
 export function errorResponse(exception: unknown): { body: ErrorBody; retryAfterSeconds?: number } {
