@@ -236,3 +236,22 @@ describe('WS stream to a client that stops reading', () => {
     expect([4408, 1006]).toContain(stream.closeCode);
   });
 });
+
+describe('WS streams when the gateway shuts down', () => {
+  it('should end running streams with shutting_down and close 4503 instead of a reset', async () => {
+    const gw = await startApp({ MOCK_TONE_REALTIME_FACTOR: '1' });
+    const session = await createSession(gw.baseUrl, {
+      text: 'a stream that is still running',
+      target_format: 'pcm16',
+    });
+    let closing: Promise<void> | undefined;
+    const stream = await collectStream(session.ws_url, {
+      onMessage: (_ws, message) => {
+        if (message.seq === 3) closing = gw.close();
+      },
+    });
+    await closing;
+    expect(stream.error).toMatchObject({ type: 'error', code: 'shutting_down' });
+    expect(stream.closeCode).toBe(4503);
+  });
+});

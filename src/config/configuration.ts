@@ -33,6 +33,7 @@ export const limitsConfig = registerAs('limits', () => {
     sessionsPerMinute: int(process.env.RATE_LIMIT_SESSIONS_PER_MINUTE, 120),
     maxConcurrentStreams: int(process.env.MAX_CONCURRENT_STREAMS, 1000),
     sessionTtlSeconds: int(process.env.SESSION_TTL_SECONDS, 3600),
+    maxSessions: int(process.env.MAX_SESSIONS, 100_000),
   };
 });
 

@@ -68,6 +68,7 @@ export class EnvironmentVariables {
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) MAX_CONCURRENT_STREAMS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(60) @Max(604800) SESSION_TTL_SECONDS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(10) @Max(100000000) MAX_SESSIONS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1024) @Max(16777216) WS_MAX_PAYLOAD_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(300000) WS_PING_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1024) @Max(67108864) WS_SEND_HIGH_WATER_BYTES?: number;

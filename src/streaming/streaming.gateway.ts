@@ -1,4 +1,4 @@
-import { Inject, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject } from '@nestjs/common';
 import { OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
@@ -11,6 +11,7 @@ import {
   type LimitsConfig,
   type StreamingConfig,
 } from '../config/configuration';
+import { sleep } from '../common/abort';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { METRIC } from '../metrics/metric-names';
@@ -19,11 +20,14 @@ import { StreamRegistry } from '../sessions/stream-registry';
 import { AudioStreamConnection, type StreamDeps } from './audio-stream.connection';
 import { TtsService } from './tts.service';
 
+/** How long shutdown waits for streams to send their last frames. */
+const SHUTDOWN_FLUSH_MS = 2000;
+
 /** Prefix of the stream route; the adapter routes `/v1/tts/stream/<session_id>` here. */
 export const STREAM_PATH = '/v1/tts/stream';
 
 @WebSocketGateway({ path: STREAM_PATH })
-export class StreamingGateway implements OnGatewayConnection, OnApplicationShutdown {
+export class StreamingGateway implements OnGatewayConnection, BeforeApplicationShutdown {
   private readonly deps: StreamDeps;
 
   constructor(
@@ -56,13 +60,17 @@ export class StreamingGateway implements OnGatewayConnection, OnApplicationShutd
     void new AudioStreamConnection(socket, sessionId, binary, this.deps).run();
   }
 
-  /** On shutdown, running streams end with an error frame rather than a bare connection reset. */
-  onApplicationShutdown(): void {
+  /**
+   * Before Nest closes the sockets (it terminates them), end running streams with a `shutting_down` error
+   * frame and close handshake, giving them a moment to flush. Readiness is already 503 (ShutdownState).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.streams.size === 0) return;
     this.streams.abortAll(
-      new GatewayException(
-        ErrorCode.ShuttingDown,
-        'the gateway is shutting down; reconnect to another instance',
-      ),
+      new GatewayException(ErrorCode.ShuttingDown, 'the gateway is shutting down; create a new session'),
     );
+    const deadline = performance.now() + SHUTDOWN_FLUSH_MS;
+    while (this.streams.size > 0 && performance.now() < deadline) await sleep(20);
+    await sleep(50); // let the error frames and close frames leave the kernel buffers
   }
 }
