@@ -72,7 +72,7 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
     for (const pass of [FINAL_STATUSES, ['pending'] as const]) {
       for (const [id, s] of this.sessions) {
         if (removed >= excess) return;
-        if ((pass).includes(s.status)) {
+        if (pass.includes(s.status)) {
           this.sessions.delete(id);
           removed++;
         }
