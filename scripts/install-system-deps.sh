@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the gateway and its tests use:
-#   ffmpeg / ffprobe  - tests and benchmarks decode every format with them (the server itself never spawns ffmpeg)
+#   ffmpeg / ffprobe  - tests and benchmarks decode every format with them; the server runs one long-lived
+#                       ffmpeg per stream only for the flac/aac formats of /v1/audio/speech (never one per chunk)
 #   espeak-ng         - the local `espeak` voice provider (run as a child process; GPL code stays out of ours)
 #   chromium          - only with --with-browser, for the browser tests of the demo page
 # Idempotent: packages already present are skipped, so a second run costs nothing.

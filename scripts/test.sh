@@ -14,6 +14,7 @@ bash scripts/setup.sh --with-browser
 echo "== type check and lint"
 npm run --silent typecheck
 npm run --silent lint
+npm run --silent format:check
 
 echo "== server specs on Node $(node --version)"
 npx jest --config jest.config.js --ci

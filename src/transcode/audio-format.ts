@@ -13,6 +13,8 @@ export const MAX_SAMPLE_RATE = 48000;
 export const OPUS_SAMPLE_RATES = [8000, 12000, 16000, 24000, 48000] as const;
 /** MPEG-1/2/2.5 layer III sample rates; LAME refuses anything else. */
 export const MP3_SAMPLE_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000] as const;
+/** Rates an ADTS header can signal (up to our 48 kHz ceiling). */
+export const AAC_SAMPLE_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000] as const;
 
 export interface AudioFormatSpec {
   readonly format: AudioFormat;
@@ -44,7 +46,13 @@ export const AUDIO_FORMAT_SPECS: Readonly<Record<AudioFormat, AudioFormatSpec>> 
     defaultSampleRate: 24000,
   },
   flac: { format: 'flac', contentType: 'audio/flac', extension: 'flac', defaultSampleRate: 24000 },
-  aac: { format: 'aac', contentType: 'audio/aac', extension: 'aac', defaultSampleRate: 24000 },
+  aac: {
+    format: 'aac',
+    contentType: 'audio/aac',
+    extension: 'aac',
+    sampleRates: AAC_SAMPLE_RATES,
+    defaultSampleRate: 24000,
+  },
 };
 
 export function isStreamFormat(value: unknown): value is StreamFormat {

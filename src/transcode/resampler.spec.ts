@@ -1,7 +1,9 @@
 import { Resampler } from './resampler';
 
 const tone = (hz: number, rate: number, seconds: number, amplitude = 10000) =>
-  Int16Array.from({ length: Math.round(rate * seconds) }, (_, i) => Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / rate)));
+  Int16Array.from({ length: Math.round(rate * seconds) }, (_, i) =>
+    Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / rate)),
+  );
 
 /** Runs the signal through in chunks of `chunk` samples, as a stream would. */
 function resampleInChunks(input: Int16Array, from: number, to: number, chunk: number): Int16Array {

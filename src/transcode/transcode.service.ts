@@ -74,11 +74,13 @@ export class TranscodeService {
   private readonly factories = new Map<AudioFormat, AudioEncoderFactory>();
 
   constructor(@Inject(AUDIO_ENCODER_FACTORIES) factories: AudioEncoderFactory[]) {
-    for (const factory of factories) for (const format of factory.formats) this.factories.set(format, factory);
+    for (const factory of factories)
+      for (const format of factory.formats) this.factories.set(format, factory);
   }
 
+  /** Formats this server can produce right now (a factory may depend on a binary such as ffmpeg). */
   supportedFormats(): AudioFormat[] {
-    return [...this.factories.keys()];
+    return [...this.factories.keys()].filter((format) => this.isAvailable(format));
   }
 
   spec(format: AudioFormat): AudioFormatSpec {
@@ -111,7 +113,7 @@ export class TranscodeService {
 
   /** A 400 naming the formats this build can produce, when `format` is not one of them. */
   assertSupported(format: AudioFormat, field = 'target_format'): void {
-    if (!this.factories.has(format)) {
+    if (!this.isAvailable(format)) {
       throw new GatewayException(
         ErrorCode.UnsupportedFormat,
         `${field} "${format}" is not available; available formats: ${this.supportedFormats().join(', ')}`,
@@ -127,5 +129,10 @@ export class TranscodeService {
 
   openStream(options: EncoderOptions): TranscodeStream {
     return new TranscodeStream(this.createEncoder(options));
+  }
+
+  private isAvailable(format: AudioFormat): boolean {
+    const factory = this.factories.get(format);
+    return factory !== undefined && (factory.isAvailable?.(format) ?? true);
   }
 }

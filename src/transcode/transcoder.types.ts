@@ -32,4 +32,9 @@ export interface EncoderOptions {
 export interface AudioEncoderFactory {
   readonly formats: readonly AudioFormat[];
   create(options: EncoderOptions): AudioEncoder;
+  /**
+   * Whether `format` can be produced on this machine right now (a factory may depend on an external binary,
+   * such as ffmpeg). Omitted: always available.
+   */
+  isAvailable?(format: AudioFormat): boolean;
 }

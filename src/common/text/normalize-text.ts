@@ -6,8 +6,8 @@
  */
 // C0/C1 controls except \t \n \r (folded into spaces below), plus zero-width and bidi-override characters that
 // engines read aloud or choke on.
-// eslint-disable-next-line no-control-regex
 const CONTROL =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200D\u2060\uFEFF\u202A-\u202E]/gu;
 const WHITESPACE = /\s+/gu;
 

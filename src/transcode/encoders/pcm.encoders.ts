@@ -85,7 +85,10 @@ export class PcmEncoderFactory implements AudioEncoderFactory {
         return new SampleEncoder(format, sampleRate, encodeALaw);
       case 'wav':
         return new WavEncoder(sampleRate, wholeFile ?? false);
-      default:
+      case 'mp3':
+      case 'opus':
+      case 'flac':
+      case 'aac':
         throw new Error(`PcmEncoderFactory cannot encode ${format}`);
     }
   }

@@ -1,0 +1,236 @@
+import { Logger } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { parseOggPages } from '../codecs/ogg';
+import {
+  TempFiles,
+  bestCorrelation,
+  chirpTop,
+  chunked,
+  concat,
+  decodeFile,
+  signalAt,
+  testSignal,
+} from '../testing/audio-check';
+import { TranscodeModule } from '../transcode.module';
+import { TranscodeService, type TranscodeStream } from '../transcode.service';
+import { CodecWorkerPool } from '../workers/codec-worker.pool';
+import { Mp3EncoderFactory, OpusEncoderFactory } from './pooled.encoders';
+
+/** LAME's encoder delay (576 + 529 samples) at every rate; a streamed MP3 cannot carry the tag to trim it. */
+const LAME_DELAY = 1105;
+const SECONDS = 1.2;
+const CHUNK_MS = [5, 20, 75, 200];
+
+let moduleRef: TestingModule;
+let transcode: TranscodeService;
+let pool: CodecWorkerPool;
+const temp = new TempFiles();
+
+beforeAll(async () => {
+  moduleRef = await Test.createTestingModule({ imports: [TranscodeModule] }).compile();
+  await moduleRef.init();
+  transcode = moduleRef.get(TranscodeService);
+  pool = moduleRef.get(CodecWorkerPool);
+});
+
+afterAll(async () => {
+  await moduleRef.close();
+  temp.cleanup();
+});
+
+/** Streams `pcm` through a TranscodeStream the way the gateway does; returns each write's output. */
+async function stream(
+  s: TranscodeStream,
+  pcm: Int16Array,
+  rate: number,
+  chunkMs: number,
+): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (const chunk of chunked(pcm, rate, chunkMs)) out.push(await s.write({ pcm: chunk, sampleRate: rate }));
+  out.push(await s.end());
+  return out;
+}
+
+function cases(rates: readonly number[]): [number, number][] {
+  return rates.flatMap((rate) => CHUNK_MS.map((ms): [number, number] => [rate, ms]));
+}
+
+/** Middle half of the signal: away from codec ramp-up at the start and padding at the end. */
+function middle(length: number): { start: number; length: number } {
+  return { start: Math.floor(length / 4), length: Math.min(8000, Math.floor(length / 2)) };
+}
+
+describe(Mp3EncoderFactory.name, () => {
+  it.each(cases([8000, 16000, 22050, 24000, 44100, 48000]))(
+    'should produce one clean MP3 stream at %i Hz from %i ms chunks',
+    async (rate, chunkMs) => {
+      const source = testSignal(rate, SECONDS);
+      const parts = await stream(
+        transcode.openStream({ format: 'mp3', sampleRate: rate }),
+        source,
+        rate,
+        chunkMs,
+      );
+      const decoded = await decodeFile(temp.write(concat(parts), 'mp3'));
+
+      expect(decoded.errors).toBe('');
+      expect(decoded.codec).toBe('mp3');
+      expect(decoded.sampleRate).toBe(rate);
+      // Source + encoder delay + end padding to a whole frame (576 samples below 32 kHz, 1152 above).
+      const frame = rate >= 32000 ? 1152 : 576;
+      expect(decoded.pcm.length).toBeGreaterThanOrEqual(source.length + LAME_DELAY);
+      expect(decoded.pcm.length).toBeLessThan(source.length + LAME_DELAY + frame);
+      const { correlation, lag } = bestCorrelation(source, decoded.pcm, { max: 1300 }, middle(source.length));
+      expect(lag).toBe(LAME_DELAY);
+      expect(correlation).toBeGreaterThan(0.98);
+    },
+  );
+
+  it('should emit MP3 bytes while the stream is still being written', async () => {
+    const rate = 24000;
+    const parts = await stream(
+      transcode.openStream({ format: 'mp3', sampleRate: rate }),
+      testSignal(rate, 2),
+      rate,
+      40,
+    );
+    const firstAudio = parts.findIndex((p) => p.length > 0);
+    expect(firstAudio).toBeLessThanOrEqual(2); // LAME holds back ~70 ms, so by the third 40 ms chunk at most
+    const streamed = parts.slice(0, -1).reduce((n, p) => n + p.length, 0);
+    expect(streamed / concat(parts).length).toBeGreaterThan(0.9);
+  });
+});
+
+describe(OpusEncoderFactory.name, () => {
+  it.each(cases([8000, 12000, 16000, 24000, 48000]))(
+    'should produce one clean Ogg/Opus stream at %i Hz from %i ms chunks, trimmed to the exact length',
+    async (rate, chunkMs) => {
+      const source = testSignal(rate, SECONDS);
+      const parts = await stream(
+        transcode.openStream({ format: 'opus', sampleRate: rate }),
+        source,
+        rate,
+        chunkMs,
+      );
+      const bytes = concat(parts);
+      const decoded = await decodeFile(temp.write(bytes, 'opus'));
+
+      expect(decoded.errors).toBe('');
+      expect(decoded.codec).toBe('opus');
+      expect(decoded.sampleRate).toBe(48000); // Opus always decodes at 48 kHz ...
+      const head = parseOggPages(bytes)[0].packets[0];
+      expect(new DataView(head.buffer, head.byteOffset).getUint32(12, true)).toBe(rate); // ... OpusHead has the input rate
+      // Pre-skip and the EOS granule trim the codec delay and padding: exactly the source duration.
+      expect(decoded.pcm.length).toBe((source.length * 48000) / rate);
+      const reference = Int16Array.from({ length: decoded.pcm.length }, (_, i) =>
+        Math.round(signalAt(i / 48000, chirpTop(rate), SECONDS)),
+      );
+      const { correlation, lag } = bestCorrelation(
+        reference,
+        decoded.pcm,
+        { max: 48 },
+        middle(reference.length),
+      );
+      expect(lag).toBeLessThanOrEqual(8); // zero lag; the narrowband decoder's resampler adds ~0.1 ms
+      expect(correlation).toBeGreaterThan(0.95); // lossy at 16-32 kbps; a broken stream scores ~0
+    },
+  );
+
+  it('should resample a 22.05 kHz provider to 24 kHz Opus without changing the duration', async () => {
+    const source = testSignal(22050, SECONDS);
+    const parts = await stream(
+      transcode.openStream({ format: 'opus', sampleRate: 24000 }),
+      source,
+      22050,
+      40,
+    );
+    const decoded = await decodeFile(temp.write(concat(parts), 'opus'));
+    expect(decoded.errors).toBe('');
+    expect(decoded.pcm.length).toBe(Math.ceil((source.length * 24000) / 22050) * 2);
+  });
+
+  it('should emit the headers at once and each 20 ms packet with the chunk that completes it', async () => {
+    const rate = 24000;
+    const parts = await stream(
+      transcode.openStream({ format: 'opus', sampleRate: rate }),
+      testSignal(rate, 1),
+      rate,
+      40,
+    );
+    const first = parseOggPages(parts[0]);
+    expect(first.map((p) => p.packets.length)).toEqual([1, 1, 2]); // OpusHead, OpusTags, 2 packets of 20 ms
+    for (const part of parts.slice(1, -1)) expect(parseOggPages(part)).toHaveLength(1);
+  });
+});
+
+describe(CodecWorkerPool.name, () => {
+  it('should spread MP3 streams over the threads and keep every Opus stream on one thread', () => {
+    const mp3 = [pool.open('mp3', 24000), pool.open('mp3', 24000)];
+    const opus = [pool.open('opus', 24000), pool.open('opus', 48000)];
+    expect(pool.threads).toBeGreaterThanOrEqual(1);
+    if (pool.threads > 1) expect(new Set(mp3.map((c) => c.threadId)).size).toBe(2);
+    expect(new Set(opus.map((c) => c.threadId)).size).toBe(1);
+    for (const c of [...mp3, ...opus]) c.close();
+  });
+
+  it('should free the worker-side codecs when encoders are disposed', async () => {
+    const encoders = [
+      transcode.createEncoder({ format: 'mp3', sampleRate: 24000 }),
+      transcode.createEncoder({ format: 'opus', sampleRate: 24000 }),
+      transcode.createEncoder({ format: 'mp3', sampleRate: 16000 }),
+    ];
+    await Promise.all(encoders.map((e) => e.encode(testSignal(e.sampleRate, 0.04))));
+    expect((await pool.stats()).reduce((n, s) => n + s.streams, 0)).toBe(3);
+    for (const e of encoders) e.dispose();
+    for (const e of encoders) e.dispose(); // twice is safe
+    const after = await pool.stats();
+    expect(after.map((s) => [s.streams, s.assigned])).toEqual(after.map(() => [0, 0]));
+    await expect(encoders[0].encode(new Int16Array(10))).rejects.toThrow(/disposed/);
+  });
+
+  it('should fail only the streams of a crashed thread, with an error, and replace the thread', async () => {
+    const victim = pool.open('opus', 24000); // opus streams live on thread slot 0
+    const bystander = pool.open('mp3', 24000);
+    await Promise.all([victim.encode(new Int16Array(960)), bystander.encode(new Int16Array(960))]);
+    // Simulate a crash: end the victim's thread behind the pool's back (the pool sees an unexpected exit).
+    const slots = (
+      pool as unknown as { slots: { link: { threadId: number; terminate(): Promise<unknown> } }[] }
+    ).slots;
+    const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const pending = expect(victim.encode(new Int16Array(960))).rejects.toThrow(/codec worker \d+ died/);
+    await slots.find((s) => s?.link.threadId === victim.threadId)!.link.terminate();
+
+    await pending;
+    expect(logged).toHaveBeenCalledWith(expect.stringMatching(/died .*failing its 1 stream/));
+    logged.mockRestore();
+    await expect(victim.encode(new Int16Array(960))).rejects.toThrow(/died/);
+    if (bystander.threadId !== victim.threadId) {
+      await expect(bystander.encode(new Int16Array(960))).resolves.toBeInstanceOf(Uint8Array);
+    }
+    bystander.close();
+    const replacement = pool.open('opus', 24000);
+    expect(replacement.threadId).not.toBe(victim.threadId);
+    await expect(replacement.flush()).resolves.toBeInstanceOf(Uint8Array);
+  });
+
+  it('should terminate its threads on shutdown and refuse new streams', async () => {
+    const own = new CodecWorkerPool({ threads: 2, warmUp: false });
+    const channel = own.open('mp3', 24000);
+    await channel.encode(new Int16Array(960));
+    expect(await own.stats()).toHaveLength(1);
+    const pending = expect(channel.encode(new Int16Array(960))).rejects.toThrow(/shutting down/);
+    await own.onApplicationShutdown();
+    await pending;
+    expect(await own.stats()).toEqual([]);
+    expect(() => own.open('mp3', 24000)).toThrow(/shut down/);
+  });
+
+  it('should run the same codecs inline when configured with no threads', async () => {
+    const inline = new CodecWorkerPool({ threads: 0, warmUp: false });
+    const channel = inline.open('mp3', 24000);
+    const bytes = concat([await channel.encode(testSignal(24000, 0.5)), await channel.flush()]);
+    expect(channel.threadId).toBe(-1);
+    expect(bytes.length).toBeGreaterThan(1000);
+    await inline.close();
+  });
+});

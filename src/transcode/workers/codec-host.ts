@@ -1,0 +1,144 @@
+import type { PooledCodec, SyncCodec } from '../codecs/codec.types';
+import { Mp3Codec, warmUpMp3 } from '../codecs/mp3.codec';
+import { OpusOggCodec } from '../codecs/opus.codec';
+import type { CodecReply, CodecRequest } from './codec-protocol';
+
+/** Replies are posted at the end of a batch, or sooner once this much encoding has piled up behind them. */
+const MAX_REPLY_DELAY_MS = 4;
+
+interface HostedStream {
+  codec?: SyncCodec;
+  /** Requests that arrived while the codec was still being created (MP3 instantiation is async). */
+  backlog?: CodecRequest[];
+  error?: string;
+}
+
+export type ReplySink = (replies: CodecReply[], transfer: ArrayBuffer[]) => void;
+
+/**
+ * The codec side of the pool: owns the streams of one thread and answers batches of requests. Runs inside
+ * a worker (codec-worker.ts) or, with `threads: 0`, directly on the main thread.
+ */
+export class CodecHost {
+  private readonly streams = new Map<number, HostedStream>();
+  private replies: CodecReply[] = [];
+  private transfer: ArrayBuffer[] = [];
+  private batchStart = 0;
+
+  constructor(private readonly sink: ReplySink) {}
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  async warmUp(codecs: readonly PooledCodec[]): Promise<void> {
+    if (codecs.includes('mp3')) await warmUpMp3();
+    // Opus needs nothing: the native binding is loaded with this module.
+  }
+
+  handle(requests: readonly CodecRequest[]): void {
+    this.batchStart = performance.now();
+    for (const request of requests) this.dispatch(request);
+    this.post();
+  }
+
+  private dispatch(request: CodecRequest): void {
+    if (request.op === 'open') {
+      this.open(request.id, request.codec, request.sampleRate);
+      return;
+    }
+    const stream = this.streams.get(request.id);
+    if (!stream) {
+      if (request.op !== 'close') this.reply({ id: request.id, error: 'unknown codec stream' });
+      return;
+    }
+    if (stream.backlog) {
+      stream.backlog.push(request);
+      return;
+    }
+    this.run(request.id, stream, request);
+  }
+
+  private run(id: number, stream: HostedStream, request: Exclude<CodecRequest, { op: 'open' }>): void {
+    if (request.op === 'close') {
+      stream.codec?.free();
+      this.streams.delete(id);
+      return;
+    }
+    if (stream.error !== undefined || !stream.codec) {
+      this.reply({ id, error: stream.error ?? 'codec stream is closed' });
+      return;
+    }
+    try {
+      if (request.op === 'encode') {
+        this.reply({ id, bytes: stream.codec.encode(request.pcm) });
+      } else {
+        const bytes = stream.codec.flush();
+        this.streams.delete(id);
+        this.reply({ id, bytes });
+      }
+    } catch (error) {
+      // A codec that threw is in an unknown state: fail this stream only, keep serving the others.
+      stream.codec.free();
+      stream.codec = undefined;
+      stream.error = describe(error);
+      this.reply({ id, error: stream.error });
+    }
+    if (performance.now() - this.batchStart > MAX_REPLY_DELAY_MS) {
+      this.post();
+      this.batchStart = performance.now();
+    }
+  }
+
+  private open(id: number, codec: PooledCodec, sampleRate: number): void {
+    const stream: HostedStream = {};
+    this.streams.set(id, stream);
+    try {
+      if (codec === 'opus') {
+        stream.codec = new OpusOggCodec({ sampleRate });
+        return;
+      }
+      stream.backlog = [];
+      Mp3Codec.create(sampleRate).then(
+        (created) => {
+          stream.codec = created;
+          this.drainBacklog(id, stream);
+        },
+        (error: unknown) => {
+          stream.error = describe(error);
+          this.drainBacklog(id, stream);
+        },
+      );
+    } catch (error) {
+      stream.error = describe(error);
+    }
+  }
+
+  private drainBacklog(id: number, stream: HostedStream): void {
+    const backlog = stream.backlog ?? [];
+    stream.backlog = undefined;
+    this.batchStart = performance.now();
+    for (const request of backlog) {
+      if (request.op !== 'open') this.run(id, stream, request);
+    }
+    this.post();
+  }
+
+  private reply(reply: CodecReply): void {
+    this.replies.push(reply);
+    if (reply.bytes && reply.bytes.byteLength > 0) this.transfer.push(reply.bytes.buffer as ArrayBuffer);
+  }
+
+  private post(): void {
+    if (this.replies.length === 0) return;
+    const replies = this.replies;
+    const transfer = this.transfer;
+    this.replies = [];
+    this.transfer = [];
+    this.sink(replies, transfer);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

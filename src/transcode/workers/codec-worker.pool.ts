@@ -1,0 +1,398 @@
+// Loaded on the main thread only to pin the native addon: @evan/opus 1.0.3 segfaults when the last thread
+// that loaded it exits (measured: terminating the only worker that used it killed the process), so the
+// main thread keeps a reference for the life of the process. It never encodes here.
+import '@evan/opus';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { PooledCodec } from '../codecs/codec.types';
+import { CodecHost } from './codec-host';
+import type { CodecReply, CodecRequest, CodecWorkerData, FromWorker, ToWorker } from './codec-protocol';
+
+export const CODEC_POOL_OPTIONS = Symbol('CODEC_POOL_OPTIONS');
+
+export interface CodecPoolOptions {
+  /** Worker threads; default one per core. 0 runs the codecs on the calling thread (benchmarks, debugging). */
+  readonly threads?: number;
+  /** Spawn the workers and compile the codecs at application bootstrap. Default: yes, except under tests. */
+  readonly warmUp?: boolean;
+  /**
+   * Linux nice value for the worker threads (0 = same priority as the event loop). Default 5: when the
+   * cores are busy the kernel then runs the event loop first, so sockets and timers stay on time. Measured
+   * with 200 real-time MP3 streams on a 2-core machine shared with other jobs: 4727 of 30000 chunks late
+   * at nice 0, 38 at nice 5. On a dedicated machine the difference is small.
+   */
+  readonly nice?: number;
+}
+
+/** One stream's link to the codec that a worker holds for it. Calls are made one after another. */
+export interface CodecChannel {
+  readonly threadId: number;
+  encode(pcm: Int16Array): Promise<Uint8Array>;
+  flush(): Promise<Uint8Array>;
+  /** Frees the worker-side codec. In-flight calls resolve empty; later calls reject. Idempotent. */
+  close(): void;
+}
+
+export interface CodecThreadStats {
+  readonly threadId: number;
+  /** Streams the thread holds a codec for. */
+  readonly streams: number;
+  /** Streams the pool has assigned to it (equals `streams` once every message is through). */
+  readonly assigned: number;
+  readonly heapUsed: number;
+}
+
+/**
+ * Relative CPU cost per second of audio at 24 kHz, only used to balance streams across threads. Measured
+ * (docs/BENCHMARKS.md): LAME wasm and libopus at our settings (complexity 5, signal voice) both encode
+ * ~200 s of audio per CPU-second, so they weigh the same.
+ */
+const CODEC_COST: Record<PooledCodec, number> = { mp3: 1, opus: 1 };
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Worker code run with `eval`, so one file serves both layouts: from `dist/` it requires the compiled
+ * codec-worker.js; from TypeScript sources (ts-jest, ts-node) it first registers ts-node in that worker
+ * only. No plain .js file needs copying next to the compiled output.
+ */
+const BOOTSTRAP = `
+const { workerData } = require('node:worker_threads');
+if (workerData.tsNode) {
+  require(workerData.tsNode).register({
+    transpileOnly: true,
+    projectSearchDir: require('node:path').dirname(workerData.entry),
+    compilerOptions: { module: 'commonjs' },
+  });
+}
+require(workerData.entry);
+`;
+
+interface Deferred {
+  resolve(bytes: Uint8Array): void;
+  reject(error: Error): void;
+}
+
+interface HostLink {
+  readonly threadId: number;
+  post(message: ToWorker, transfer: ArrayBuffer[]): void;
+  ref(): void;
+  unref(): void;
+  terminate(): Promise<unknown>;
+}
+
+/** One codec thread (or the inline host) and the streams assigned to it. */
+class Slot {
+  readonly channels = new Map<number, PoolChannel>();
+  load = 0;
+  lastError: Error | undefined;
+  private outbox: CodecRequest[] = [];
+  private transfer: ArrayBuffer[] = [];
+  private scheduled = false;
+  private readonly statsWaiters = new Map<number, (s: CodecThreadStats) => void>();
+
+  constructor(
+    readonly index: number,
+    readonly link: HostLink,
+  ) {}
+
+  /** Queues a request; everything queued in one event-loop turn goes to the thread as one message. */
+  enqueue(request: CodecRequest, transfer?: ArrayBuffer): void {
+    this.outbox.push(request);
+    if (transfer) this.transfer.push(transfer);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.send());
+    }
+  }
+
+  attach(channel: PoolChannel, weight: number): void {
+    if (this.channels.size === 0) this.link.ref();
+    this.channels.set(channel.id, channel);
+    this.load += weight;
+  }
+
+  detach(channel: PoolChannel, weight: number): void {
+    if (!this.channels.delete(channel.id)) return;
+    this.load -= weight;
+    // An idle pool must not keep the process alive (scripts, tests that forget to close the app).
+    if (this.channels.size === 0) this.link.unref();
+  }
+
+  receive(message: FromWorker): void {
+    if (message.type === 'replies') {
+      for (const reply of message.replies) this.channels.get(reply.id)?.settle(reply);
+      return;
+    }
+    this.statsWaiters.get(message.token)?.({
+      threadId: this.link.threadId,
+      streams: message.streams,
+      assigned: this.channels.size,
+      heapUsed: message.heapUsed,
+    });
+    this.statsWaiters.delete(message.token);
+  }
+
+  stats(token: number): Promise<CodecThreadStats> {
+    return new Promise((resolve) => {
+      this.statsWaiters.set(token, resolve);
+      this.send(); // queued requests first, so the answer reflects every call made before it
+      this.link.post({ type: 'stats', token }, []);
+    });
+  }
+
+  fail(error: Error): void {
+    for (const channel of [...this.channels.values()]) channel.fail(error);
+    for (const waiter of this.statsWaiters.values()) {
+      waiter({ threadId: this.link.threadId, streams: 0, assigned: 0, heapUsed: 0 });
+    }
+    this.statsWaiters.clear();
+    this.outbox = [];
+    this.transfer = [];
+  }
+
+  private send(): void {
+    this.scheduled = false;
+    if (this.outbox.length === 0) return;
+    const requests = this.outbox;
+    const transfer = this.transfer;
+    this.outbox = [];
+    this.transfer = [];
+    this.link.post({ type: 'batch', requests }, transfer);
+  }
+}
+
+class PoolChannel implements CodecChannel {
+  private readonly pending: Deferred[] = [];
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(
+    readonly id: number,
+    private readonly slot: Slot,
+    private readonly weight: number,
+  ) {}
+
+  get threadId(): number {
+    return this.slot.link.threadId;
+  }
+
+  encode(pcm: Int16Array): Promise<Uint8Array> {
+    // Copy into a buffer of our own so it can be transferred: the caller may reuse or keep its PCM.
+    const own = pcm.slice();
+    return this.request({ op: 'encode', id: this.id, pcm: own }, own.buffer);
+  }
+
+  flush(): Promise<Uint8Array> {
+    const result = this.request({ op: 'flush', id: this.id });
+    // The worker drops its codec after a flush; the channel is done once that reply is in.
+    this.closed = true;
+    return result;
+  }
+
+  close(): void {
+    if (this.closed) {
+      if (this.pending.length === 0) this.slot.detach(this, this.weight);
+      return;
+    }
+    this.closed = true;
+    if (!this.failure) this.slot.enqueue({ op: 'close', id: this.id });
+    for (const deferred of this.pending.splice(0)) deferred.resolve(EMPTY);
+    this.slot.detach(this, this.weight);
+  }
+
+  settle(reply: CodecReply): void {
+    const deferred = this.pending.shift();
+    if (reply.error !== undefined) deferred?.reject(new Error(`encoder failed: ${reply.error}`));
+    else deferred?.resolve(reply.bytes ?? EMPTY);
+    if (this.closed && this.pending.length === 0) this.slot.detach(this, this.weight);
+  }
+
+  fail(error: Error): void {
+    this.failure = error;
+    this.closed = true;
+    for (const deferred of this.pending.splice(0)) deferred.reject(error);
+    this.slot.detach(this, this.weight);
+  }
+
+  private request(request: CodecRequest, transfer?: ArrayBuffer): Promise<Uint8Array> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('encoder already flushed or disposed'));
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.slot.enqueue(request, transfer);
+    });
+  }
+}
+
+/**
+ * Runs the CPU-heavy codecs (MP3, Opus) on a few worker threads so encoding never stalls the event loop
+ * (one loop saturates at ~150 real-time MP3 streams, codecs.md §6.6). Each thread owns whole streams, so a
+ * codec's state never crosses threads; a stream is placed on the least-loaded thread when it opens.
+ *
+ * Opus streams all live on thread 0: @evan/opus 1.0.3's native binding writes every packet into one
+ * process-wide scratch buffer, and two threads encoding at once corrupted ~8% of packets in a test. So one
+ * thread carries every Opus stream (~170 real-time 24 kHz streams at our settings, docs/BENCHMARKS.md);
+ * MP3 load is steered to the other threads.
+ *
+ * A thread that dies fails its own streams with an error (pending calls reject) and is replaced on demand;
+ * other threads' streams carry on. Threads are terminated at application shutdown.
+ */
+@Injectable()
+export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(CodecWorkerPool.name);
+  private readonly size: number;
+  private readonly nice: number;
+  private readonly warmUpAtBoot: boolean;
+  private readonly slots: (Slot | undefined)[];
+  private nextId = 1;
+  private nextToken = 1;
+  private closed = false;
+
+  constructor(@Optional() @Inject(CODEC_POOL_OPTIONS) options: CodecPoolOptions | null = null) {
+    this.size = Math.max(0, Math.floor(options?.threads ?? availableParallelism()));
+    this.nice = options?.nice ?? 5;
+    this.warmUpAtBoot = options?.warmUp ?? process.env.NODE_ENV !== 'test';
+    this.slots = new Array<Slot | undefined>(Math.max(1, this.size)).fill(undefined);
+  }
+
+  /** Worker threads this pool runs (0 = inline on the calling thread). */
+  get threads(): number {
+    return this.size;
+  }
+
+  open(codec: PooledCodec, sampleRate: number): CodecChannel {
+    if (this.closed) throw new Error('codec pool is shut down');
+    const slot = this.slotFor(codec);
+    const weight = (CODEC_COST[codec] * sampleRate) / 24000;
+    const channel = new PoolChannel(this.nextId++, slot, weight);
+    slot.attach(channel, weight);
+    slot.enqueue({ op: 'open', id: channel.id, codec, sampleRate });
+    return channel;
+  }
+
+  /** Starts every thread and compiles the codecs, so the first stream does not pay ~100 ms for it. */
+  async warmUp(): Promise<void> {
+    for (let i = 0; i < this.slots.length; i++) {
+      const slot = this.slots[i] ?? this.spawn(i);
+      slot.link.post({ type: 'warm-up', codecs: ['mp3'] }, []);
+    }
+    await this.stats(); // resolves once every thread has booted and answered
+  }
+
+  async stats(): Promise<CodecThreadStats[]> {
+    const live = this.slots.filter((s): s is Slot => s !== undefined);
+    return Promise.all(live.map((slot) => slot.stats(this.nextToken++)));
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.warmUpAtBoot) return;
+    this.warmUp().catch((error: unknown) => this.logger.warn(`codec warm-up failed: ${String(error)}`));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const shutdown = new Error('codec pool is shutting down');
+    const live = this.slots.filter((s): s is Slot => s !== undefined);
+    this.slots.fill(undefined);
+    for (const slot of live) slot.fail(shutdown);
+    await Promise.all(live.map((slot) => slot.link.terminate()));
+  }
+
+  private slotFor(codec: PooledCodec): Slot {
+    if (this.size === 0) return this.slots[0] ?? this.spawn(0);
+    if (codec === 'opus') return this.slots[0] ?? this.spawn(0);
+    let best = 0;
+    let bestLoad = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.slots.length; i++) {
+      const load = this.slots[i]?.load ?? 0;
+      if (load < bestLoad) {
+        best = i;
+        bestLoad = load;
+      }
+    }
+    return this.slots[best] ?? this.spawn(best);
+  }
+
+  private spawn(index: number): Slot {
+    const slot = this.size === 0 ? this.inlineSlot() : this.workerSlot(index);
+    this.slots[index] = slot;
+    return slot;
+  }
+
+  private inlineSlot(): Slot {
+    let slot: Slot | undefined = undefined;
+    const host = new CodecHost((replies) => {
+      // Delivered on a later turn, like a worker's reply, so callers see the same ordering either way.
+      setImmediate(() => slot?.receive({ type: 'replies', replies }));
+    });
+    const link: HostLink = {
+      threadId: -1,
+      post: (message) => {
+        if (message.type === 'batch') host.handle(message.requests);
+        else if (message.type === 'warm-up') {
+          host
+            .warmUp(message.codecs)
+            .catch((error: unknown) => this.logger.warn(`warm-up failed: ${String(error)}`));
+        } else {
+          const reply: FromWorker = {
+            type: 'stats',
+            token: message.token,
+            streams: host.streamCount,
+            heapUsed: 0,
+          };
+          setImmediate(() => slot?.receive(reply));
+        }
+      },
+      ref: () => undefined,
+      unref: () => undefined,
+      terminate: () => Promise.resolve(),
+    };
+    slot = new Slot(0, link);
+    return slot;
+  }
+
+  private workerSlot(index: number): Slot {
+    const ts = __filename.endsWith('.ts');
+    const workerData: CodecWorkerData = {
+      entry: join(__dirname, ts ? 'codec-worker.ts' : 'codec-worker.js'),
+      tsNode: ts ? require.resolve('ts-node') : undefined,
+      nice: this.nice,
+    };
+    const worker = new Worker(BOOTSTRAP, { eval: true, workerData, name: `codec-${index}` });
+    worker.unref();
+    const slot = new Slot(index, {
+      threadId: worker.threadId,
+      post: (message, transfer) => worker.postMessage(message, transfer),
+      ref: () => worker.ref(),
+      unref: () => worker.unref(),
+      terminate: () => worker.terminate(),
+    });
+    worker.on('message', (message: FromWorker) => slot.receive(message));
+    worker.on('error', (error) => (slot.lastError = error));
+    worker.on('exit', (code) => this.onExit(slot, code));
+    return slot;
+  }
+
+  private onExit(slot: Slot, code: number): void {
+    if (this.slots[slot.index] === slot) this.slots[slot.index] = undefined;
+    if (this.closed) return;
+    const cause = slot.lastError ? `: ${slot.lastError.message}` : '';
+    const error = new Error(`codec worker ${slot.link.threadId} died (exit code ${code})${cause}`);
+    this.logger.error(`${error.message}; failing its ${slot.channels.size} stream(s)`);
+    slot.fail(error);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Entry point of a codec worker thread (loaded by CodecWorkerPool through a tiny eval bootstrap, which
+ * registers ts-node first when the pool itself runs from TypeScript sources).
+ */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { CodecHost } from './codec-host';
+import type { CodecWorkerData, FromWorker, ToWorker } from './codec-protocol';
+
+if (!parentPort) throw new Error('codec-worker.ts must run in a worker thread');
+const port = parentPort;
+const data = workerData as CodecWorkerData;
+
+if (data.nice) lowerThreadPriority(data.nice);
+
+const host = new CodecHost((replies, transfer) => {
+  port.postMessage({ type: 'replies', replies } satisfies FromWorker, transfer);
+});
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'batch':
+      host.handle(message.requests);
+      break;
+    case 'warm-up':
+      // A failed warm-up is not fatal: the first stream retries and reports the error itself.
+      host.warmUp(message.codecs).catch((error: unknown) => {
+        process.emitWarning(`codec worker warm-up failed: ${String(error)}`);
+      });
+      break;
+    case 'stats':
+      port.postMessage({
+        type: 'stats',
+        token: message.token,
+        streams: host.streamCount,
+        heapUsed: process.memoryUsage().heapUsed,
+      } satisfies FromWorker);
+      break;
+  }
+});
+
+/**
+ * Linux applies nice values per thread: renicing this thread (found through /proc/thread-self) makes the
+ * kernel prefer the main event loop when the cores are busy, so socket I/O and timers stay on time while
+ * encoding soaks up the remaining CPU. Elsewhere this is skipped; it is only a scheduling hint.
+ */
+function lowerThreadPriority(nice: number): void {
+  if (process.platform !== 'linux') return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch (error) {
+    process.emitWarning(`codec worker could not lower its priority: ${String(error)}`);
+  }
+}
