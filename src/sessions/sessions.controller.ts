@@ -16,7 +16,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SessionCreationLimit } from '../common/guards/rate-limit.decorator';
 import { requestOrigin } from '../common/request-origin';
 import { TtsService } from '../streaming/tts.service';
-import { concatBytes } from '../transcode/encoders/pcm.encoders';
+import { concatBytes } from '../transcode/bytes';
 import { AUDIO_FORMAT_SPECS } from '../transcode/audio-format';
 import { CreateSessionDto } from './dto/create-session.dto';
 import { ErrorResponseDto, SessionDto, SessionFileQueryDto } from './dto/session-response.dto';

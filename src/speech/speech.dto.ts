@@ -13,26 +13,13 @@ import {
   ValidateIf,
 } from 'class-validator';
 import { normalizeText } from '../common/text/normalize-text';
+import { OPENAI_BUILTIN_VOICES } from '../providers/openai/openai-voices';
 
 export const SPEECH_FORMATS = ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm'] as const;
 export type SpeechFormat = (typeof SPEECH_FORMATS)[number];
 
-/** OpenAI's built-in voice names, mapped onto gateway voices when no engine has them natively. */
-export const OPENAI_VOICE_NAMES = [
-  'alloy',
-  'ash',
-  'ballad',
-  'coral',
-  'echo',
-  'fable',
-  'onyx',
-  'nova',
-  'sage',
-  'shimmer',
-  'verse',
-  'marin',
-  'cedar',
-] as const;
+/** OpenAI's voice names (the tts-1 set plus the newer gpt-4o-mini-tts ones), mapped onto gateway voices. */
+export const OPENAI_VOICE_NAMES = [...OPENAI_BUILTIN_VOICES, 'marin', 'cedar'] as const;
 
 /**
  * Body of `POST /v1/audio/speech`, field for field OpenAI's, plus two gateway extensions (`provider`,

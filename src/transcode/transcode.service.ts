@@ -9,7 +9,7 @@ import {
   type AudioFormat,
   type AudioFormatSpec,
 } from './audio-format';
-import { concatBytes } from './encoders/pcm.encoders';
+import { concatBytes } from './bytes';
 import { Resampler } from './resampler';
 import { AUDIO_ENCODER_FACTORIES } from './transcode.tokens';
 import type { AudioEncoder, AudioEncoderFactory, EncoderOptions } from './transcoder.types';

@@ -3,7 +3,7 @@ import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import type { ProviderId, TtsProvider, Voice, VoiceGender } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
-import { canonicalLanguage, languageMatches, languageMatchScore } from './language';
+import { canonicalLanguage, languageMatches, languageMatchScore } from '../common/text/language';
 
 const CATALOG_TTL_MS = 60_000;
 const FAILED_TTL_MS = 5_000;

@@ -50,14 +50,7 @@ export async function postJson(
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, json, text };
+  return readResponse(response);
 }
 
 export async function createSession(baseUrl: string, body: Record<string, unknown>) {
@@ -67,7 +60,11 @@ export async function createSession(baseUrl: string, body: Record<string, unknow
 }
 
 export async function getJson(baseUrl: string, path: string) {
-  const response = await fetch(`${baseUrl}${path}`);
+  return readResponse(await fetch(`${baseUrl}${path}`));
+}
+
+/** Status, headers, body text and, when the body is JSON, the parsed body. */
+async function readResponse(response: Response) {
   const text = await response.text();
   let json: any;
   try {

@@ -1,3 +1,4 @@
+import { canonicalLanguage } from '../../common/text/language';
 /**
  * Engines name languages loosely (`en-us`, `en-gb-x-rp`, `zh-yue`, `cmn`, `en-us-nyc`, `chr-US-Qaaa-x-west`,
  * `zh-cn`, `multilingual`). `toBcp47` returns a canonical BCP-47 tag (`Intl.getCanonicalLocales`), falling back
@@ -10,16 +11,16 @@
 export function toBcp47(code: string): string | undefined {
   const tag = code.trim().replace(/_/g, '-');
   if (!tag) return undefined;
-  const exact = canonical(tag);
+  const exact = canonicalLanguage(tag);
   if (exact) return exact;
 
   const parts = tag.split('-');
   if (parts.length >= 2 && /^[a-z]{2,3}$/i.test(parts[0]) && /^[a-z]{3}$/i.test(parts[1])) {
-    const extlang = canonical([parts[1], ...parts.slice(2)].join('-')) ?? canonical(parts[1]);
+    const extlang = canonicalLanguage([parts[1], ...parts.slice(2)].join('-')) ?? canonicalLanguage(parts[1]);
     if (extlang) return extlang;
   }
   for (let n = parts.length - 1; n >= 1; n--) {
-    const prefix = canonical(parts.slice(0, n).join('-'));
+    const prefix = canonicalLanguage(parts.slice(0, n).join('-'));
     if (prefix) return prefix;
   }
   const privateUse = tag
@@ -29,18 +30,10 @@ export function toBcp47(code: string): string | undefined {
     .filter((p) => p.length > 0)
     .map((p) => p.slice(0, 8))
     .join('-');
-  return privateUse ? (canonical(`und-x-${privateUse}`) ?? 'und') : 'und';
+  return privateUse ? (canonicalLanguage(`und-x-${privateUse}`) ?? 'und') : 'und';
 }
 
 /** The language subtag of a BCP-47 tag, lower case (`en-US` → `en`). */
 export function primaryLanguage(tag: string): string {
   return tag.split('-')[0].toLowerCase();
-}
-
-function canonical(tag: string): string | undefined {
-  try {
-    return Intl.getCanonicalLocales(tag)[0];
-  } catch {
-    return undefined;
-  }
 }

@@ -1,3 +1,4 @@
+import { concatBytes } from '../bytes';
 import { readFileSync } from 'node:fs';
 import { createEncoder, type WasmMediaEncoder } from 'wasm-media-encoders';
 import { MP3_SAMPLE_RATES } from '../audio-format';
@@ -65,19 +66,10 @@ export class Mp3Codec implements SyncCodec {
     const encoder = this.live();
     if (pcm.length <= MAX_SAMPLES_PER_CALL) return this.encodeBlock(encoder, pcm);
     const parts: Uint8Array[] = [];
-    let total = 0;
     for (let offset = 0; offset < pcm.length; offset += MAX_SAMPLES_PER_CALL) {
-      const part = this.encodeBlock(encoder, pcm.subarray(offset, offset + MAX_SAMPLES_PER_CALL));
-      parts.push(part);
-      total += part.length;
+      parts.push(this.encodeBlock(encoder, pcm.subarray(offset, offset + MAX_SAMPLES_PER_CALL)));
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 
   flush(): Uint8Array {

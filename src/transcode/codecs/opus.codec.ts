@@ -1,3 +1,4 @@
+import { concatBytes } from '../bytes';
 import { Encoder } from '@evan/opus';
 import { OPUS_COMPLEXITY, OPUS_FRAME_MS, opusBitrate, type SyncCodec } from './codec.types';
 import {
@@ -146,7 +147,7 @@ export class OpusOggCodec implements SyncCodec {
       const last = eos ? this.preSkip + this.samplesIn * this.granulesPerSample : granule;
       parts.push(this.page(group, last, eos ? OGG_FLAG_EOS : 0));
     }
-    return concat(parts);
+    return parts.length === 0 ? EMPTY : concatBytes(parts);
   }
 
   private page(packets: readonly Uint8Array[], granule: number, flags: number): Uint8Array {
@@ -156,18 +157,4 @@ export class OpusOggCodec implements SyncCodec {
   private assertOpen(): void {
     if (this.finished) throw new Error('Opus encoder already flushed or freed');
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 0) return EMPTY;
-  if (parts.length === 1) return parts[0];
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

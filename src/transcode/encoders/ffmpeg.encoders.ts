@@ -5,7 +5,8 @@ import { ErrorCode } from '../../common/errors/error-codes';
 import { GatewayException } from '../../common/errors/gateway.exception';
 import type { AudioFormat } from '../audio-format';
 import type { AudioEncoder, AudioEncoderFactory, EncoderOptions } from '../transcoder.types';
-import { concatBytes, pcm16Bytes } from './pcm.encoders';
+import { pcm16Bytes } from './pcm.encoders';
+import { concatBytes } from '../bytes';
 
 export const FFMPEG_ENCODER_OPTIONS = Symbol('FFMPEG_ENCODER_OPTIONS');
 

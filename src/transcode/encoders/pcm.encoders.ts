@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { AudioFormat } from '../audio-format';
 import { encodeALaw, encodeMuLaw } from '../g711';
 import type { AudioEncoder, AudioEncoderFactory, EncoderOptions } from '../transcoder.types';
+import { concatBytes } from '../bytes';
 import { wavHeader } from './wav-header';
 
 const EMPTY = new Uint8Array(0);
@@ -94,15 +95,3 @@ export class PcmEncoderFactory implements AudioEncoderFactory {
   }
 }
 
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}

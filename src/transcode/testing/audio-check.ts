@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { concatBytes } from '../bytes';
 
 /**
  * A test signal that exercises a speech codec: a 200 Hz → `top` Hz chirp plus a steady 440 Hz tone, with a
@@ -40,15 +41,8 @@ export function chunked(pcm: Int16Array, sampleRate: number, chunkMs: number): I
   return chunks;
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
+/** Joins encoder output chunks. */
+export const concat = concatBytes;
 
 function run(cmd: string, args: string[]): Promise<{ stdout: Buffer; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
