@@ -52,7 +52,6 @@ export async function createApp(): Promise<NestFastifyApplication> {
   app.useWebSocketAdapter(
     new StreamWsAdapter(app, { maxPayloadBytes: streaming.maxPayloadBytes, allowedOrigins: corsOrigins }),
   );
-  app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(
     app,

@@ -255,3 +255,44 @@ describe('WS streams when the gateway shuts down', () => {
     expect(stream.closeCode).toBe(4503);
   });
 });
+
+describe('WS heartbeats and limits', () => {
+  let gw: RunningApp;
+
+  beforeAll(async () => {
+    gw = await startApp({
+      MOCK_TONE_REALTIME_FACTOR: '1',
+      WS_PING_INTERVAL_MS: '200',
+      WS_MAX_PAYLOAD_BYTES: '1024',
+    });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+  });
+
+  it('should drop a client that stops answering pings and free its stream', async () => {
+    const session = await createSession(gw.baseUrl, {
+      text: 'a long stream for a client that goes silent',
+      target_format: 'pcm16',
+    });
+    const stream = await collectStream(session.ws_url, {
+      // A paused TCP socket reads no pings, so it sends no pongs: a half-open client, seen from the server.
+      onOpen: (ws) => (ws as any)._socket.pause(),
+      timeoutMs: 5000,
+    }).catch(() => undefined);
+    expect(stream?.eos).toBeUndefined();
+    let status = '';
+    for (let i = 0; i < 40 && status !== 'cancelled'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = (await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json.status;
+    }
+    expect(status).toBe('cancelled');
+  });
+
+  it('should close a client that sends a message over WS_MAX_PAYLOAD_BYTES with 1009', async () => {
+    const session = await createSession(gw.baseUrl, { text: 'payload limit', target_format: 'pcm16' });
+    const stream = await collectStream(session.ws_url, { onOpen: (ws) => ws.send('x'.repeat(4096)) });
+    expect(stream.closeCode).toBe(1009);
+  });
+});
