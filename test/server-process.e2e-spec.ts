@@ -11,7 +11,7 @@ const SECRET_TEXT = 'Confidential words that must never reach the log.';
 function startServer(env: Record<string, string>) {
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PROVIDERS: 'mock_tone', ...env },
-  }) as ChildProcessWithoutNullStreams;
+  });
   const lines: string[] = [];
   let buffered = '';
   const collect = (data: Buffer) => {
