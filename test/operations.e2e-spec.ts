@@ -74,8 +74,11 @@ describe('Operations routes', () => {
         '/v1/voices',
         '/healthz',
         '/readyz',
+        '/v1/audio/speech',
       ]),
     );
+    const speech = res.json.paths['/v1/audio/speech'].post;
+    expect(speech.requestBody.content['application/json'].schema.$ref).toMatch(/CreateSpeechDto/);
     const create = res.json.paths['/v1/tts/sessions'].post;
     expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(['201', '400', '429', '503']));
     const schema = res.json.components.schemas.CreateSessionDto;
