@@ -286,3 +286,37 @@ function rawPost(
     req.end(JSON.stringify(body));
   });
 }
+
+describe('Rate limit behind a proxy', () => {
+  const createAs = (baseUrl: string, forwardedFor: string) =>
+    postJson(baseUrl, '/v1/tts/sessions', valid, { 'x-forwarded-for': forwardedFor }).then((r) => r.status);
+
+  it('should ignore X-Forwarded-For without TRUST_PROXY, so a client cannot pick a fresh bucket', async () => {
+    const gw = await startApp({ RATE_LIMIT_SESSIONS_PER_MINUTE: '2' });
+    try {
+      expect([
+        await createAs(gw.baseUrl, '10.0.0.1'),
+        await createAs(gw.baseUrl, '10.0.0.2'),
+        await createAs(gw.baseUrl, '10.0.0.3'),
+      ]).toEqual([201, 201, 429]);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('should key clients by X-Forwarded-For when the proxy is trusted', async () => {
+    const gw = await startApp({ RATE_LIMIT_SESSIONS_PER_MINUTE: '2', TRUST_PROXY: '127.0.0.1' });
+    try {
+      const a = [
+        await createAs(gw.baseUrl, '10.0.0.1'),
+        await createAs(gw.baseUrl, '10.0.0.1'),
+        await createAs(gw.baseUrl, '10.0.0.1'),
+      ];
+      const b = await createAs(gw.baseUrl, '10.0.0.2');
+      expect(a).toEqual([201, 201, 429]);
+      expect(b).toBe(201);
+    } finally {
+      await gw.close();
+    }
+  });
+});
