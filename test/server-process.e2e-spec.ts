@@ -1,54 +1,13 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { createSession } from './support/app';
+import { startServer, waitFor } from './support/server-process';
 import { collectStream } from './support/ws-stream';
 
-const MAIN = join(__dirname, '..', 'dist', 'main.js');
 const SECRET_TEXT = 'Confidential words that must never reach the log.';
 
-/** Starts `node dist/main.js` (what `npm run start:prod` runs) and collects its stdout/stderr lines. */
-function startServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PROVIDERS: 'mock_tone', ...env },
-  });
-  const lines: string[] = [];
-  let buffered = '';
-  const collect = (data: Buffer) => {
-    buffered += data.toString('utf8');
-    const parts = buffered.split('\n');
-    buffered = parts.pop() ?? '';
-    lines.push(...parts.filter(Boolean));
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines, exited };
-}
-
-async function waitFor(predicate: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (
-      await Promise.resolve()
-        .then(predicate)
-        .catch(() => false)
-    )
-      return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('condition not met in time');
-}
-
 describe('The compiled server (node dist/main.js)', () => {
-  beforeAll(() => {
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
-  });
-
   it('should log one JSON line per request and per stream end, with the session id but never the text, and exit 0 on SIGTERM', async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const server = startServer({ PORT: String(port), LOG_LEVEL: 'info' });
-    const baseUrl = `http://127.0.0.1:${port}`;
+    const server = await startServer({ LOG_LEVEL: 'info' });
+    const baseUrl = server.baseUrl;
     try {
       await waitFor(async () => (await fetch(`${baseUrl}/healthz`)).ok);
       const session = await createSession(baseUrl, { text: SECRET_TEXT, target_format: 'wav' });
@@ -56,7 +15,7 @@ describe('The compiled server (node dist/main.js)', () => {
       expect(stream.closeCode).toBe(1000);
       await waitFor(() => server.lines.some((l) => l.includes('stream ended')));
 
-      const json = server.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const json = server.json();
       const request = json.find((l) => l.req?.url === '/v1/tts/sessions' && l.res?.statusCode === 201);
       expect(request).toBeDefined();
       const ended = json.filter((l) => l.msg === 'stream ended');
@@ -78,7 +37,7 @@ describe('The compiled server (node dist/main.js)', () => {
   });
 
   it('should refuse to start with a bad variable, naming it, and exit non-zero', async () => {
-    const server = startServer({ PORT: '0', RATE_LIMIT_SESSIONS_PER_MINUTE: 'lots' });
+    const server = await startServer({ RATE_LIMIT_SESSIONS_PER_MINUTE: 'lots' });
     expect(await server.exited).not.toBe(0);
     expect(server.lines.join('\n')).toMatch(/RATE_LIMIT_SESSIONS_PER_MINUTE="lots"/);
   });

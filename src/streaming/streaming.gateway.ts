@@ -53,11 +53,24 @@ export class StreamingGateway implements OnGatewayConnection, BeforeApplicationS
     };
   }
 
+  /**
+   * Nothing a client puts in the URL may throw out of here: this runs inside the `connection` event, where an
+   * exception would reach the process. A path that is not a valid percent-encoding is simply not a session.
+   */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    const sessionId = decodeURIComponent(url.pathname.slice(STREAM_PATH.length + 1).replace(/\/+$/, ''));
-    const binary = ['1', 'true'].includes(url.searchParams.get('binary') ?? '');
-    void new AudioStreamConnection(socket, sessionId, binary, this.deps).run();
+    let sessionId = '';
+    let binary = false;
+    try {
+      const url = new URL(request.url ?? '/', 'http://localhost');
+      sessionId = safeDecode(url.pathname.slice(STREAM_PATH.length + 1).replace(/\/+$/, ''));
+      binary = ['1', 'true'].includes(url.searchParams.get('binary') ?? '');
+    } catch {
+      sessionId = '';
+    }
+    new AudioStreamConnection(socket, sessionId, binary, this.deps).run().catch((error: unknown) => {
+      this.deps.logger.error({ err: error }, 'stream connection failed');
+      socket.terminate();
+    });
   }
 
   /**
@@ -72,5 +85,14 @@ export class StreamingGateway implements OnGatewayConnection, BeforeApplicationS
     const deadline = performance.now() + SHUTDOWN_FLUSH_MS;
     while (this.streams.size > 0 && performance.now() < deadline) await sleep(20);
     await sleep(50); // let the error frames and close frames leave the kernel buffers
+  }
+}
+
+/** `decodeURIComponent`, or the raw text when it is not a valid percent-encoding (`%E0%A4%A`). */
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
