@@ -1,4 +1,4 @@
-import { Resampler } from './resampler';
+import { FILTER_CACHE_MAX_BYTES, Resampler, filterCacheStats } from './resampler';
 
 const tone = (hz: number, rate: number, seconds: number, amplitude = 10000) =>
   Int16Array.from({ length: Math.round(rate * seconds) }, (_, i) =>
@@ -90,6 +90,28 @@ describe(Resampler.name, () => {
     const out = resampleInChunks(input, 24000, 8000, 240);
     const peak = out.reduce((best, v, i) => (Math.abs(v) > Math.abs(out[best]) ? i : best), 0);
     expect(peak).toBe(400);
+  });
+
+  it('should keep its shared coefficient tables within a byte bound whatever rates clients ask for', () => {
+    // Upsampling to odd rates: ~130 KiB tables (1024 phases x 32 taps), cheap enough to build 200 in a test.
+    const input = tone(1000, 16000, 0.05);
+    const early = new Resampler(16000, 24001);
+    const earlyOut = early.process(input);
+    for (let rate = 24002; rate < 24202; rate++) {
+      new Resampler(16000, rate).process(input.subarray(0, 48));
+      const stats = filterCacheStats();
+      expect(stats.maxBytes).toBe(FILTER_CACHE_MAX_BYTES);
+      expect(stats.bytes).toBeLessThanOrEqual(FILTER_CACHE_MAX_BYTES);
+    }
+    // 200 tables would be ~26 MiB: most were evicted ...
+    expect(filterCacheStats().entries).toBeLessThan(100);
+    expect(filterCacheStats().bytes).toBeGreaterThan(FILTER_CACHE_MAX_BYTES / 2);
+    // ... yet a stream opened before the evictions keeps its own table and stays seamless.
+    const rest = early.process(input);
+    const tail = early.flush();
+    const whole = new Resampler(16000, 24001);
+    const reference = [whole.process(input), whole.process(input), whole.flush()];
+    expect([...earlyOut, ...rest, ...tail]).toEqual(reference.flatMap((p) => [...p]));
   });
 
   it('should reject non-integer rates', () => {

@@ -11,9 +11,19 @@
  * phases with linear interpolation between neighbours (odd rates such as 8001 Hz).
  */
 
+import { LRUCache } from 'lru-cache';
+
 const ZERO_CROSSINGS = 16;
 const KAISER_BETA = 8;
 const MAX_PHASES = 1024;
+/**
+ * Bound on the coefficient tables kept for reuse. A table costs (phases + 1) x taps x 4 bytes: ~300 KiB for
+ * 24 -> 16 kHz, at most ~790 KiB (48 -> 8.001 kHz). Any integer rate from 8 to 48 kHz is accepted from
+ * clients, so without a bound every distinct rate pair would pin its table forever. 8 MiB holds the tables
+ * of a few dozen rate pairs at once, far more than a deployment uses; a live Resampler keeps its own
+ * reference, so an evicted table stays valid for the streams already using it.
+ */
+export const FILTER_CACHE_MAX_BYTES = 8 * 1024 * 1024;
 
 interface FilterBank {
   readonly halfTaps: number; // H: taps reach H-1 samples back and H samples ahead
@@ -24,7 +34,23 @@ interface FilterBank {
   readonly table: Float32Array;
 }
 
-const banks = new Map<string, FilterBank>();
+const banks = new LRUCache<string, FilterBank>({
+  maxSize: FILTER_CACHE_MAX_BYTES,
+  sizeCalculation: (bank) => bank.table.byteLength,
+});
+
+export interface FilterCacheStats {
+  /** Rate pairs whose coefficient table is cached. */
+  readonly entries: number;
+  /** Bytes of coefficient tables held by the cache (never above `maxBytes`). */
+  readonly bytes: number;
+  readonly maxBytes: number;
+}
+
+/** What the shared coefficient-table cache holds right now (for tests and diagnostics). */
+export function filterCacheStats(): FilterCacheStats {
+  return { entries: banks.size, bytes: banks.calculatedSize, maxBytes: FILTER_CACHE_MAX_BYTES };
+}
 
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];
@@ -32,17 +58,18 @@ function gcd(a: number, b: number): number {
 }
 
 function besselI0(x: number): number {
+  const q = (x * x) / 4;
   let sum = 1;
   let term = 1;
   for (let k = 1; k < 50; k++) {
-    term *= (x / (2 * k)) ** 2;
+    term *= q / (k * k);
     sum += term;
     if (term < 1e-12 * sum) break;
   }
   return sum;
 }
 
-/** Coefficient tables are shared by every stream with the same rate pair. */
+/** Coefficient tables are shared by every stream with the same rate pair (least recently used evicted first). */
 function filterBank(inRate: number, outRate: number): FilterBank {
   const key = `${inRate}:${outRate}`;
   const cached = banks.get(key);
@@ -56,19 +83,24 @@ function filterBank(inRate: number, outRate: number): FilterBank {
   const taps = 2 * halfTaps;
   const phases = Math.min(L, MAX_PHASES);
   const table = new Float32Array((phases + 1) * taps);
+  // Every coefficient samples one even kernel at x = m / phases input samples (m integer, |m| <= H x phases),
+  // so the kernel is evaluated once per |m| and scattered into the rows: half the work of evaluating each
+  // row's taps separately, which matters because a new rate pair pays for its table on a stream's open.
+  const kernel = new Float64Array(halfTaps * phases + 1);
   const i0Beta = besselI0(KAISER_BETA);
-
+  for (let m = 0; m < kernel.length; m++) {
+    const x = m / phases; // distance from the output position, in input samples
+    const r = x / halfTaps;
+    const window = r >= 1 ? 0 : besselI0(KAISER_BETA * Math.sqrt(1 - r * r)) / i0Beta;
+    const arg = Math.PI * cutoff * x;
+    kernel[m] = cutoff * (m === 0 ? 1 : Math.sin(arg) / arg) * window;
+  }
   for (let k = 0; k <= phases; k++) {
-    const offset = k / phases;
+    // Row k is for fractional offset k / phases: tap t sits at x = t - H + 1 - k / phases.
     const row = k * taps;
     let sum = 0;
     for (let t = 0; t < taps; t++) {
-      const x = t - halfTaps + 1 - offset; // distance from the output position, in input samples
-      const r = x / halfTaps;
-      const window = Math.abs(r) >= 1 ? 0 : besselI0(KAISER_BETA * Math.sqrt(1 - r * r)) / i0Beta;
-      const arg = Math.PI * cutoff * x;
-      const sinc = x === 0 ? 1 : Math.sin(arg) / arg;
-      const c = cutoff * sinc * window;
+      const c = kernel[Math.abs(phases * (t - halfTaps + 1) - k)];
       table[row + t] = c;
       sum += c;
     }
