@@ -1,4 +1,11 @@
-import { groupSegments, splitSentences, type TextSegment } from './sentence-splitter';
+import {
+  groupSegments,
+  SENTENCE_WINDOW,
+  sentenceRanges,
+  splitSentences,
+  splitSentenceSpans,
+  type TextSegment,
+} from './sentence-splitter';
 
 const texts = (segments: TextSegment[]) => segments.map((s) => s.text);
 const length = (s: string) => [...s].length;
@@ -136,5 +143,99 @@ describe('groupSegments', () => {
     expect(groups.slice(2).every((g) => length(g.text) <= 1000)).toBe(true);
     expect(groups.map((g) => g.text).join(' ')).toBe(sentences.map((s) => s.text).join(' '));
     expect(groups[groups.length - 1].end).toBe('period');
+  });
+});
+
+describe('splitSentenceSpans', () => {
+  it('should give offsets that slice each segment back out of the input', () => {
+    const text = '  Mr. Smith arrived.  Did he?\n\n“Yes!” she said. 今天天气很好。 Ok.  ';
+    const spans = splitSentenceSpans(text, { minChars: 1 });
+    expect(spans.map((s) => s.text)).toEqual(texts(splitSentences(text, { minChars: 1 })));
+    expect(spans.length).toBeGreaterThan(3);
+    for (const span of spans) expect(text.slice(span.start, span.endOffset)).toBe(span.text);
+    expect(spans[0].start).toBe(2);
+  });
+
+  it('should give offsets for pieces cut out of a long sentence', () => {
+    const text = `Intro. ${Array.from({ length: 80 }, (_, i) => `word${i}`).join(' ')}`;
+    const spans = splitSentenceSpans(text, { maxChars: 60 });
+    expect(spans.length).toBeGreaterThan(5);
+    for (const span of spans) expect(text.slice(span.start, span.endOffset)).toBe(span.text);
+  });
+});
+
+describe('sentenceRanges', () => {
+  const sentences = [
+    'Mr. Smith met Dr. Jones at 3.30 p.m. today.',
+    'Is this the U.S. office?',
+    '"Stop!" he said, and left… ',
+    'Prices rose 2.5% in Q3, etc. and more.',
+    '今天天气很好。',
+    'Well...\n\nNew paragraph here!',
+    'See fig. 3 (vol. 2).',
+    'यह पहला वाक्य है। ',
+  ];
+  const corpus = Array.from({ length: 1200 }, (_, i) => sentences[(i * 7) % sentences.length]).join(' ');
+
+  it('should find the same boundaries in windows as ICU does in one pass', () => {
+    const icu = new Intl.Segmenter(undefined, { granularity: 'sentence' });
+    const reference = [...icu.segment(corpus)].map((s) => ({
+      start: s.index,
+      end: s.index + s.segment.length,
+    }));
+    expect(corpus.length).toBeGreaterThan(4 * SENTENCE_WINDOW);
+    expect(sentenceRanges(corpus)).toEqual(reference);
+    expect(sentenceRanges(corpus, undefined, 256)).toEqual(reference);
+    expect(sentenceRanges(corpus, undefined, 64)).toEqual(reference);
+  });
+
+  it('should cover a window-sized sentence without losing text', () => {
+    const text = `${'x'.repeat(300)}. Next one. ${'Y'.repeat(500)}`;
+    const ranges = sentenceRanges(text, undefined, 64);
+    expect(ranges.map((r) => text.slice(r.start, r.end)).join('')).toBe(text);
+    expect(ranges.map((r) => r.end)).toEqual([302, 312, text.length]);
+  });
+});
+
+describe('splitSentences on adversarial input', () => {
+  // Each input ~100 KB; the old implementation took seconds on several of them.
+  const inputs: Record<string, (chars: number) => string> = {
+    'repeated titles': (n) => 'Mr. '.repeat(n / 4),
+    'one letter repeated': (n) => 'a'.repeat(n),
+    'one mixed word': (n) => 'abcdefghij'.repeat(n / 10),
+    'dots and spaces': (n) => '. '.repeat(n / 2),
+    'digits and dots': (n) => '1.'.repeat(n / 2),
+    'CJK without punctuation': (n) => '我们今天去公园散步吧'.repeat(n / 10),
+    'blank lines': (n) => '\n'.repeat(n),
+    'tiny questions': (n) => 'x?'.repeat(n / 2),
+    'short sentences': (n) => 'Hi. '.repeat(n / 4),
+    'plain words': (n) => 'word '.repeat(n / 5),
+    'emoji after questions': (n) => 'y? 😀 '.repeat(n / 6),
+  };
+  const words = (s: string) => s.replace(/\s+/gu, '');
+
+  /** The best of three runs: a shared machine adds noise, never removes work. */
+  function time(text: string): number {
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      splitSentences(text);
+      best = Math.min(best, performance.now() - started);
+    }
+    return best;
+  }
+
+  it.each(Object.keys(inputs))('should split %s in linear time and keep every character', (name) => {
+    const make = inputs[name];
+    const text = make(100_000);
+    const segments = splitSentences(text);
+    expect(words(segments.map((s) => s.text).join(''))).toBe(words(text));
+    for (const segment of segments) expect(length(segment.text)).toBeLessThanOrEqual(250);
+
+    const half = time(make(50_000));
+    const full = time(text);
+    expect(full).toBeLessThan(1500);
+    // Quadratic work would take 4× as long; 5 ms absorbs timer noise on the fast inputs.
+    expect(full).toBeLessThan(3 * Math.max(half, 5));
   });
 });
