@@ -57,6 +57,16 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/**
+ * How many samples a Resampler emits in total for `inputSamples` (everything `process` returns plus
+ * `flush`): exactly ceil(n x outRate / inRate), n itself when the rates are equal.
+ */
+export function resampledLength(inputSamples: number, inRate: number, outRate: number): number {
+  if (inRate === outRate) return inputSamples;
+  const g = gcd(inRate, outRate);
+  return Math.ceil((inputSamples * (outRate / g)) / (inRate / g));
+}
+
 function besselI0(x: number): number {
   const q = (x * x) / 4;
   let sum = 1;
@@ -152,8 +162,7 @@ export class Resampler {
   flush(): Int16Array {
     if (!this.bank) return new Int16Array(0);
     this.append(new Int16Array(this.bank.halfTaps + 1));
-    const expected = Math.ceil((this.inputSamples * this.bank.L) / this.bank.M);
-    return this.drain(expected - this.outputSamples);
+    return this.drain(resampledLength(this.inputSamples, this.inRate, this.outRate) - this.outputSamples);
   }
 
   private drain(limit: number): Int16Array {

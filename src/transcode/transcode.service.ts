@@ -10,7 +10,7 @@ import {
   type AudioFormatSpec,
 } from './audio-format';
 import { concatBytes } from './bytes';
-import { Resampler } from './resampler';
+import { Resampler, resampledLength } from './resampler';
 import { AUDIO_ENCODER_FACTORIES } from './transcode.tokens';
 import type { AudioEncoder, AudioEncoderFactory, EncoderOptions } from './transcoder.types';
 
@@ -129,6 +129,15 @@ export class TranscodeService {
 
   openStream(options: EncoderOptions): TranscodeStream {
     return new TranscodeStream(this.createEncoder(options));
+  }
+
+  /**
+   * Samples a stream emits at `outRate` for `inputSamples` provider samples at `inRate`: exactly
+   * ceil(n x out / in), what the resampler produces. A caller holding the whole utterance passes it as
+   * `EncoderOptions.totalSamples` (summed per segment if the provider's rate changes mid-stream).
+   */
+  outputSamples(inputSamples: number, inRate: number, outRate: number): number {
+    return resampledLength(inputSamples, inRate, outRate);
   }
 
   private isAvailable(format: AudioFormat): boolean {

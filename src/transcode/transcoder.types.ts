@@ -11,6 +11,10 @@ import type { AudioFormat } from './audio-format';
 export interface AudioEncoder {
   readonly format: AudioFormat;
   readonly sampleRate: number;
+  /**
+   * `pcm` is only borrowed for the synchronous part of the call: an encoder copies what it keeps or hands
+   * on, so the caller may reuse the buffer as soon as `encode` returns (before the promise settles).
+   */
   encode(pcm: Int16Array): Promise<Uint8Array>;
   /** Flushes the codec and container (Ogg EOS page, MP3 tail frames). The encoder is unusable afterwards. */
   flush(): Promise<Uint8Array>;
@@ -26,6 +30,16 @@ export interface EncoderOptions {
    * (WAV) instead of streaming placeholders. Encoders that cannot seek ignore it.
    */
   wholeFile?: boolean;
+  /**
+   * With `wholeFile`: the exact number of samples (at `sampleRate`, i.e. after resampling) the stream will
+   * carry, known in advance when the caller holds the whole utterance (`TranscodeService.outputSamples`
+   * converts an input count). Containers then carry the length in their header: WAV streams its exact RIFF
+   * sizes from the first bytes, FLAC's STREAMINFO gets the total sample count, MP3 gets a Xing/Info frame
+   * with LAME's delay and padding (frames are held until `flush()` for that). Writing more samples than
+   * promised, or fewer by `flush()`, fails the encoder: the header would lie. Ignored without `wholeFile`
+   * and by formats that signal the length anyway (Opus: the EOS granule) or cannot (raw PCM, G.711, ADTS).
+   */
+  totalSamples?: number;
 }
 
 /** Builds encoders for the formats it knows. Each codec family registers one. */

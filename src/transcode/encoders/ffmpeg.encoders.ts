@@ -7,6 +7,7 @@ import type { AudioFormat } from '../audio-format';
 import type { AudioEncoder, AudioEncoderFactory, EncoderOptions } from '../transcoder.types';
 import { pcm16Bytes } from './pcm.encoders';
 import { concatBytes } from '../bytes';
+import { SampleBudget } from './sample-budget';
 
 export const FFMPEG_ENCODER_OPTIONS = Symbol('FFMPEG_ENCODER_OPTIONS');
 
@@ -23,6 +24,25 @@ const ENCODER_NAME: Record<FfmpegFormat, string> = { flac: 'flac', aac: 'aac' };
 const AAC_SAMPLE_RATES = [7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
 const STDERR_TAIL_BYTES = 2048;
 const EMPTY = new Uint8Array(0);
+/** STREAMINFO's total-samples field is 36 bits. */
+const FLAC_MAX_SAMPLES = 2 ** 36 - 1;
+/** "fLaC", the STREAMINFO block header, then 34 bytes; total samples end at byte 26 (RFC 9639 §8.2). */
+const FLAC_TOTAL_SAMPLES_END = 26;
+
+/**
+ * Writes the total sample count into a FLAC stream's STREAMINFO, which must be the first metadata block.
+ * ffmpeg writing to a pipe cannot seek back to fill it in, so it leaves 0 ("unknown"); the MD5 stays zero,
+ * which also means unknown. Returns false when the bytes are not a FLAC header.
+ */
+export function patchFlacTotalSamples(header: Uint8Array, totalSamples: number): boolean {
+  const magic = header[0] === 0x66 && header[1] === 0x4c && header[2] === 0x61 && header[3] === 0x43;
+  const streamInfo = (header[4] & 0x7f) === 0 && header[5] === 0 && header[6] === 0 && header[7] === 34;
+  if (!magic || !streamInfo || header.length < FLAC_TOTAL_SAMPLES_END) return false;
+  // 20 bits rate, 3 bits channels, 5 bits depth, then 36 bits of samples starting in byte 21's low nibble.
+  header[21] = (header[21] & 0xf0) | (Math.floor(totalSamples / 2 ** 32) & 0x0f);
+  new DataView(header.buffer, header.byteOffset, header.byteLength).setUint32(22, totalSamples >>> 0);
+  return true;
+}
 
 /** AAC-LC mono bitrate: AAC-LC cannot exceed 6144 bits per 1024 samples, so low rates get less. */
 function aacBitrate(sampleRate: number): string {
@@ -75,12 +95,16 @@ class FfmpegEncoder implements AudioEncoder {
   private failure: Error | undefined;
   private exitCode: number | null | undefined;
   private ended = false;
+  /** Whole-file FLAC: output is held until it holds STREAMINFO, which then gets the total sample count. */
+  private headerPending: boolean;
 
   constructor(
     readonly format: FfmpegFormat,
     readonly sampleRate: number,
     ffmpegPath: string,
+    private readonly budget?: SampleBudget,
   ) {
+    this.headerPending = budget !== undefined;
     this.child = spawn(ffmpegPath, ffmpegArgs(format, sampleRate), { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (chunk: Buffer) => this.output.push(chunk));
     this.child.stderr.setEncoding('utf8');
@@ -110,6 +134,7 @@ class FfmpegEncoder implements AudioEncoder {
 
   async encode(pcm: Int16Array): Promise<Uint8Array> {
     this.assertUsable();
+    this.budget?.take(pcm.length);
     // Copy: the stream may hold the buffer until the pipe takes it, and the caller may reuse its PCM.
     if (!this.child.stdin.write(Buffer.from(pcm16Bytes(pcm)))) {
       await Promise.race([once(this.child.stdin, 'drain'), this.closed]);
@@ -120,6 +145,7 @@ class FfmpegEncoder implements AudioEncoder {
 
   async flush(): Promise<Uint8Array> {
     this.assertUsable();
+    this.budget?.finish();
     this.ended = true;
     this.child.stdin.end();
     const code = await this.closed;
@@ -129,7 +155,9 @@ class FfmpegEncoder implements AudioEncoder {
         `ffmpeg ${this.format} encoder exited with code ${String(code)}: ${this.stderrTail.trim()}`,
       );
     }
-    return this.take();
+    const tail = this.take();
+    if (this.headerPending) throw new Error('ffmpeg wrote no FLAC STREAMINFO');
+    return tail;
   }
 
   dispose(): void {
@@ -150,6 +178,18 @@ class FfmpegEncoder implements AudioEncoder {
   private take(): Uint8Array {
     if (this.output.length === 0) return EMPTY;
     const bytes = concatBytes(this.output);
+    if (this.headerPending) {
+      // ffmpeg writes the header in one go, so this waits for at most one more read in practice.
+      if (bytes.length < FLAC_TOTAL_SAMPLES_END) {
+        this.output = [bytes];
+        return EMPTY;
+      }
+      if (!patchFlacTotalSamples(bytes, this.budget!.total)) {
+        this.fail('ffmpeg output does not start with a FLAC STREAMINFO block');
+        this.assertHealthy();
+      }
+      this.headerPending = false;
+    }
     this.output = [];
     return bytes;
   }
@@ -204,7 +244,7 @@ export class FfmpegEncoderFactory implements AudioEncoderFactory, OnModuleInit {
     return this.available.has(format);
   }
 
-  create({ format, sampleRate }: EncoderOptions): AudioEncoder {
+  create({ format, sampleRate, wholeFile, totalSamples }: EncoderOptions): AudioEncoder {
     if (format !== 'flac' && format !== 'aac')
       throw new Error(`FfmpegEncoderFactory cannot encode ${format}`);
     if (!this.isAvailable(format)) {
@@ -221,7 +261,12 @@ export class FfmpegEncoderFactory implements AudioEncoderFactory, OnModuleInit {
         { field: 'sample_rate_hz', allowed: AAC_SAMPLE_RATES.filter((r) => r >= 8000) },
       );
     }
-    return new FfmpegEncoder(format, sampleRate, this.ffmpegPath);
+    // Only FLAC states a length; an ADTS stream has no header to carry one.
+    const budget =
+      format === 'flac' && wholeFile && totalSamples !== undefined
+        ? new SampleBudget(totalSamples, FLAC_MAX_SAMPLES)
+        : undefined;
+    return new FfmpegEncoder(format, sampleRate, this.ffmpegPath, budget);
   }
 
   private probeSync(): ReadonlySet<AudioFormat> {

@@ -1,12 +1,13 @@
 /** WAVE format tags used in `fmt `. */
 export const WAVE_FORMAT_PCM = 1;
+export const WAV_HEADER_BYTES = 44;
 
 /**
  * A 44-byte canonical RIFF/WAVE header for mono PCM16. With `dataBytes` undefined the sizes are 0xFFFFFFFF,
  * the convention for streamed WAV (OpenAI, Kokoro-FastAPI) that ffmpeg, browsers and sox read as "until EOF".
  */
 export function wavHeader(sampleRate: number, dataBytes?: number): Uint8Array {
-  const header = new Uint8Array(44);
+  const header = new Uint8Array(WAV_HEADER_BYTES);
   const view = new DataView(header.buffer);
   const ascii = (offset: number, text: string) => {
     for (let i = 0; i < text.length; i++) header[offset + i] = text.charCodeAt(i);

@@ -104,6 +104,31 @@ export async function decodeFile(file: string): Promise<Decoded> {
   };
 }
 
+export interface Probed {
+  readonly codec: string;
+  readonly sampleRate: number;
+  /** Stream duration in seconds as the demuxer reports it (from the header where there is one). */
+  readonly duration: number | undefined;
+  readonly startTime: number | undefined;
+  /** What ffprobe logged (it warns when it has to estimate the duration from the bitrate). */
+  readonly log: string;
+}
+
+/** ffprobe's view of a file's first stream, without decoding it. */
+export async function probeFile(file: string): Promise<Probed> {
+  const probe = await run('ffprobe', ['-v', 'warning', '-show_streams', '-of', 'json', file]);
+  const parsed = JSON.parse(probe.stdout.toString('utf8')) as { streams?: Record<string, string>[] };
+  const stream = parsed.streams?.[0] ?? {};
+  const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+  return {
+    codec: stream.codec_name ?? '',
+    sampleRate: Number(stream.sample_rate ?? 0),
+    duration: number(stream.duration),
+    startTime: number(stream.start_time),
+    log: probe.stderr.trim(),
+  };
+}
+
 /** `ffmpeg -v error -i file -f null -`: prints nothing for a clean stream. */
 export async function decodeErrors(file: string): Promise<string> {
   const result = await run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-']);
