@@ -1,24 +1,48 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { FRONTEND_DIST } from '../src/app.factory';
-import { startApp, type RunningApp } from './support/app';
+import { getJson, startApp, type RunningApp } from './support/app';
+import { installDemoProbe } from './support/demo-audio-probe';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOTS = join(__dirname, '..', 'frontend', 'test-results');
+/** About 2.9 s of mock-tone speech (70 ms a letter, 50 ms a space, 150 ms a punctuation mark). */
+const SHORT_TEXT = 'Hello from a real browser, one two three.';
+/** About 10 s. */
+const LONG_TEXT =
+  'This sentence is long enough to play for ten seconds at real time, so that Stop can be pressed while it is playing.';
+
+type Demo = { utterance?: any; stress?: any; support?: any; gateway?: any[] };
+type Probe = {
+  audible: number[];
+  sockets: {
+    openAt?: number;
+    firstMessageAt?: number;
+    lastMessageAt?: number;
+    closeAt?: number;
+    closeCode?: number;
+  }[];
+};
 
 /**
- * The demo page in real headless Chromium (Debian's, driven by playwright-core) against a listening gateway:
- * it loads the voice list, creates a session, streams it and shows the outcome.
+ * The demo page in Debian's headless Chromium (driven by playwright-core) against a listening gateway whose
+ * tone generator is paced at real time, so a stream takes as long as its audio. The page's audio is watched
+ * from outside (test/support/demo-audio-probe.ts): every node connected to a destination is tapped by our
+ * own analyser, and every WebSocket's open/message/close times are recorded.
  */
 describe('Demo page in Chromium', () => {
   let gw: RunningApp;
   let browser: Browser;
+  const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM))
       throw new Error(`${CHROMIUM} is missing: run bash scripts/install-system-deps.sh --with-browser`);
     if (!existsSync(`${FRONTEND_DIST}/index.html`))
       throw new Error('frontend/dist is missing: run npm run build');
-    gw = await startApp();
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    gw = await startApp({ PROVIDERS: 'mock_tone', MOCK_TONE_REALTIME_FACTOR: '1' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -39,40 +63,230 @@ describe('Demo page in Chromium', () => {
     await gw?.close();
   });
 
-  it.each(['pcm16', 'wav'])('should stream a %s session to the end and show its stats', async (format) => {
-    const page = await browser.newPage();
-    try {
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(gw.baseUrl);
-      await page.locator('#voice option[value="en-US-mock-1"]').waitFor({ state: 'attached' });
-      await page.selectOption('#format', format);
-      await page.fill('#text', 'Hello from a real browser.');
-      await page.click('#speak');
-      await page.locator('#status', { hasText: 'eos' }).waitFor({ timeout: 15000 });
-      expect(Number(await page.textContent('#chunks'))).toBeGreaterThan(5);
-      expect(Number(await page.textContent('#bytes'))).toBeGreaterThan(10000);
-      expect(errors).toEqual([]);
-    } finally {
-      await page.close();
-    }
-  });
+  async function open(baseUrl: string, query = '', width = 1280): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width, height: 900 } });
+    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    await page.addInitScript(installDemoProbe);
+    await page.goto(`${baseUrl}/${query}`);
+    await page.locator('#voice option[value="en-US-mock-1"]').waitFor({ state: 'attached' });
+    await page.waitForFunction(() => (window as any).__ttsDemo?.support);
+    return page;
+  }
 
-  it('should show the gateway error message for a bad request', async () => {
-    const page = await browser.newPage();
+  const demo = (page: Page) => page.evaluate(() => (window as any).__ttsDemo as Demo);
+  const probe = (page: Page) => page.evaluate(() => (window as any).__probe as Probe);
+  const resetProbe = (page: Page) => page.evaluate(() => (window as any).__probe.reset());
+  const untilStream = (page: Page, ...states: string[]) =>
+    page.waitForFunction((s) => s.includes((window as any).__ttsDemo?.utterance?.streamState), states, {
+      timeout: 20000,
+    });
+
+  /** Milliseconds of sound the probe heard in [from, to). */
+  const audibleMs = (p: Probe, from: number, to: number) =>
+    p.audible.filter((t) => t >= from && t < to).length * 20;
+
+  it('should play each of the six formats live, well before the stream ends', async () => {
+    const page = await open(gw.baseUrl);
     try {
-      await page.goto(gw.baseUrl);
-      await page.locator('#voice option[value="en-US-mock-1"]').waitFor({ state: 'attached' });
-      await page.fill('#rate', '96000');
-      await page.click('#speak');
-      await page
-        .locator('#message', { hasText: 'sample_rate_hz must be an integer from 8000 to 48000' })
-        .waitFor({
-          timeout: 10000,
+      const expected = {
+        pcm16: 'worklet',
+        mulaw: 'worklet',
+        alaw: 'worklet',
+        wav: 'worklet',
+        mp3: 'webcodecs',
+        opus: 'webcodecs',
+      };
+      for (const [format, player] of Object.entries(expected)) {
+        await page.selectOption('#format', format);
+        await page.fill('#text', SHORT_TEXT);
+        await resetProbe(page);
+        await page.click('#speak');
+        if (format === 'mp3') {
+          await page.waitForFunction(() => (window as any).__ttsDemo?.utterance?.nonSilentSamples > 24000);
+          await page.screenshot({ path: join(SCREENSHOTS, 'desktop-playing-mp3.png'), fullPage: true });
+        }
+        await untilStream(page, 'ended', 'failed', 'lost');
+        const { utterance: u } = await demo(page);
+        const p = await probe(page);
+        const ws = p.sockets[0];
+        expect({ format, state: u.streamState, player: u.player, error: u.errorCode }).toEqual({
+          format,
+          state: 'ended',
+          player,
+          error: null,
         });
-      expect(await page.textContent('#status')).toBe('error');
+        // The page's own worklet/decoder counters: > 1.5 s of sound rendered while the socket still received.
+        expect(u.atStreamEnd.nonSilentSamples / u.playbackRate).toBeGreaterThan(1.5);
+        // Our tap on the destination heard > 1.5 s of sound before the socket's last message …
+        expect(audibleMs(p, 0, ws.lastMessageAt!)).toBeGreaterThan(1500);
+        // … starting within a second of the first audio frame.
+        expect(p.audible[0] - ws.firstMessageAt!).toBeLessThan(1000);
+        expect(u.seqGaps).toBe(0);
+        expect(ws.closeCode).toBe(1000);
+      }
+      expect(await page.textContent('#download')).toMatch(/Download OPUS/);
     } finally {
       await page.close();
     }
-  });
+  }, 45000);
+
+  it('should start a 10-second utterance within a second, stop it at once on Stop, and replace it on Speak', async () => {
+    const page = await open(gw.baseUrl);
+    try {
+      await page.selectOption('#format', 'mulaw');
+      expect(await page.inputValue('#rate')).toBe('8000');
+      await page.fill('#text', LONG_TEXT);
+      await page.click('#speak');
+      await page.waitForFunction(() => (window as any).__probe.audible.length * 20 > 1500);
+      let p = await probe(page);
+      expect(p.audible[0] - p.sockets[0].firstMessageAt!).toBeLessThan(1000);
+      const sessionId: string = (await demo(page)).utterance.sessionId;
+
+      const stopAt = await page.evaluate(() => performance.now());
+      await page.click('#stop');
+      await untilStream(page, 'cancelled');
+      await page.waitForFunction(() => (window as any).__probe.sockets[0].closeAt !== undefined, null, {
+        timeout: 3000,
+      });
+      await page.waitForTimeout(400);
+      p = await probe(page);
+      const { utterance: u } = await demo(page);
+      expect(u.playbackState).toBe('stopped');
+      expect(audibleMs(p, stopAt + 150, Infinity)).toBe(0); // silent at once
+      expect(await page.evaluate(() => (window as any).__probe.liveContexts())).toBe(0); // device released
+      expect(p.sockets[0].closeCode).toBe(4499); // the gateway's answer to cancel
+      expect(p.sockets[0].closeAt! - stopAt).toBeLessThan(1000);
+      expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${sessionId}`)).json.status).toBe('cancelled');
+      expect(await page.isDisabled('#stop')).toBe(true);
+      expect(await page.isDisabled('#download')).toBe(true);
+
+      // A new Speak while one plays: the first is cancelled, only the second is heard.
+      await page.click('#speak');
+      await page.waitForFunction(() => (window as any).__ttsDemo.utterance.nonSilentSamples > 4000);
+      const first: string = (await demo(page)).utterance.sessionId;
+      await page.fill('#text', SHORT_TEXT);
+      await page.click('#speak');
+      await page.waitForFunction((id) => {
+        const s = (window as any).__ttsDemo.utterance;
+        return s.sessionId && s.sessionId !== id && s.nonSilentSamples > 4000;
+      }, first);
+      expect(await page.evaluate(() => (window as any).__probe.liveContexts())).toBe(1);
+      await page.waitForTimeout(300);
+      expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${first}`)).json.status).toBe('cancelled');
+      await page.keyboard.press('Escape'); // the keyboard way to Stop
+      await untilStream(page, 'cancelled');
+    } finally {
+      await page.close();
+    }
+  }, 30000);
+
+  it('should run 20 sessions in stress mode, play one of them, and chart the gateway', async () => {
+    const page = await open(gw.baseUrl);
+    try {
+      await page.fill('#text', 'Stress test, one.');
+      await page.getByLabel('Sessions').fill('20');
+      await page.getByLabel('Concurrency').fill('10');
+      await page.getByLabel('Play one session aloud').check();
+      await resetProbe(page);
+      await page.click('#stress-run');
+      await page.waitForFunction(() => (window as any).__ttsDemo?.stress?.state === 'done', null, {
+        timeout: 20000,
+      });
+      const { stress } = await demo(page);
+      expect(stress).toMatchObject({ total: 20, succeeded: 20, failed: 0, running: 0 });
+      expect(stress.ttfa.p50).toBeGreaterThan(0);
+      expect(await page.textContent('#stress-succeeded')).toBe('20');
+      expect(audibleMs(await probe(page), 0, Infinity)).toBeGreaterThan(300); // the played one
+      // The gateway's own counters, scraped from /metrics, showed the run (and the page charts them).
+      await page.waitForTimeout(1100);
+      const points: any[] = (await demo(page)).gateway;
+      expect(Math.max(...points.map((p) => p.sessionsPerSec ?? 0))).toBeGreaterThan(1);
+      expect(Math.max(...points.map((p) => p.activeStreams ?? 0))).toBeGreaterThanOrEqual(5);
+      expect(points.some((p) => p.ttfaP50Ms !== null)).toBe(true);
+      await page.screenshot({ path: join(SCREENSHOTS, 'desktop-stress.png'), fullPage: true });
+
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.waitForTimeout(200);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await page.screenshot({ path: join(SCREENSHOTS, 'phone-390.png'), fullPage: true });
+    } finally {
+      await page.close();
+    }
+  }, 30000);
+
+  it('should play MP3 through MediaSource and Opus after the stream when WebCodecs is not used', async () => {
+    for (const [player, format] of [
+      ['mse', 'mp3'],
+      ['file', 'opus'],
+    ]) {
+      const page = await open(gw.baseUrl, `?player=${player}`);
+      try {
+        await page.selectOption('#format', format);
+        await page.fill('#text', 'Fallback player.');
+        await page.click('#speak');
+        await untilStream(page, 'ended', 'failed', 'lost');
+        await page.waitForFunction(
+          () => (window as any).__ttsDemo.utterance.playbackState === 'drained',
+          null,
+          {
+            timeout: 8000,
+          },
+        );
+        const { utterance: u } = await demo(page);
+        const p = await probe(page);
+        expect({ player: u.player, error: u.errorCode }).toEqual({ player, error: null });
+        if (player === 'mse') expect(audibleMs(p, 0, p.sockets[0].lastMessageAt!)).toBeGreaterThan(300);
+        else expect(audibleMs(p, p.sockets[0].closeAt!, Infinity)).toBeGreaterThan(500);
+      } finally {
+        await page.close();
+      }
+    }
+  }, 30000);
+
+  it('should report rate limiting in plain words, in stress mode and on Speak', async () => {
+    const limited = await startApp({ PROVIDERS: 'mock_tone', RATE_LIMIT_SESSIONS_PER_MINUTE: '3' });
+    const page = await open(limited.baseUrl);
+    try {
+      await page.fill('#text', 'Rate limit.');
+      await page.getByLabel('Sessions').fill('6');
+      await page.getByLabel('Concurrency').fill('2');
+      await page.click('#stress-run');
+      await page.waitForFunction(() => (window as any).__ttsDemo?.stress?.state === 'done', null, {
+        timeout: 15000,
+      });
+      expect((await demo(page)).stress).toMatchObject({ succeeded: 3, failed: 3 });
+      expect(await page.textContent('#stress-causes')).toContain('429 rate limited');
+      await page.click('#speak');
+      await untilStream(page, 'failed');
+      expect(await page.textContent('#message')).toMatch(/^Rate limited: .*Try again in \d+ s\./);
+    } finally {
+      await page.close();
+      await limited.close();
+      // 429 answers are logged by the browser as failed loads; they are this test's point, not page errors.
+      for (let i = consoleErrors.length - 1; i >= 0; i--)
+        if (/status of 429/.test(consoleErrors[i])) consoleErrors.splice(i, 1);
+    }
+  }, 30000);
+
+  it('should serve a favicon, link the docs and metrics, and log no console errors', async () => {
+    const icon = await fetch(`${gw.baseUrl}/favicon.ico`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toMatch(/icon/);
+    const page = await open(gw.baseUrl);
+    try {
+      expect(await page.getAttribute('a:text("API docs")', 'href')).toBe('/docs');
+      expect(await page.getAttribute('a:text("Metrics")', 'href')).toBe('/metrics');
+      // Keyboard only: Ctrl+Enter in the text speaks.
+      await page.focus('#text');
+      await page.fill('#text', 'Keys.');
+      await page.keyboard.press('Control+Enter');
+      await untilStream(page, 'ended');
+    } finally {
+      await page.close();
+    }
+    expect(consoleErrors).toEqual([]);
+  }, 20000);
 });

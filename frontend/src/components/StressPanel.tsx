@@ -1,0 +1,217 @@
+import { useEffect, useRef, useState } from 'react';
+import type { GatewayApi } from '../api/http';
+import { TtsStream } from '../api/stream';
+import type { SessionRequest } from '../api/types';
+import { resolveWsUrl } from '../api/url';
+import { choosePlayer, createPlayer, type PlaybackSupport } from '../audio/players';
+import { publish } from '../debug';
+import { StressRunner, type StressReport } from '../stress/stress-runner';
+import { bytes, ms } from './format';
+
+interface StressPanelProps {
+  api: GatewayApi;
+  request: SessionRequest | null;
+  support: PlaybackSupport | null;
+  prebufferMs: number;
+  /** Called when a run starts, so the single-utterance player stops. */
+  onStart(): void;
+}
+
+const UPDATE_MS = 100;
+
+/** N sessions at concurrency C with the chosen settings; counts successes, failures by cause, TTFA. */
+export function StressPanel({ api, request, support, prebufferMs, onStart }: StressPanelProps) {
+  const [sessions, setSessions] = useState(20);
+  const [concurrency, setConcurrency] = useState(10);
+  const [playOne, setPlayOne] = useState(false);
+  const [report, setReport] = useState<StressReport | null>(null);
+  const runner = useRef<StressRunner | null>(null);
+  const running = report?.state === 'running';
+
+  useEffect(() => () => runner.current?.stop(), []);
+
+  const valid =
+    sessions >= 1 &&
+    sessions <= 1000 &&
+    concurrency >= 1 &&
+    concurrency <= 200 &&
+    Number.isInteger(sessions + concurrency);
+
+  function run() {
+    if (!request || !valid) return;
+    onStart();
+    runner.current?.stop();
+    const kind = playOne && support ? choosePlayer(request.target_format, support) : null;
+    // Made now, inside the click, so the one session that is heard may play.
+    const player = kind
+      ? createPlayer(kind, request.target_format, {
+          sampleRate: request.sample_rate_hz ?? 24000,
+          prebufferMs,
+        })
+      : null;
+    const r = new StressRunner(
+      { sessions, concurrency, request },
+      {
+        now: () => performance.now(),
+        createSession: (req, signal) => api.createSession(req, signal),
+        openStream: (session, handlers) =>
+          new TtsStream(resolveWsUrl(session.ws_url, location.href), handlers),
+        sinkFor: (i) => (i === 0 ? player : null),
+      },
+    );
+    runner.current = r;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    r.onUpdate = (rep) => {
+      publish('stress', rep);
+      if (rep.state !== 'running') {
+        if (timer) clearTimeout(timer);
+        timer = null;
+        setReport(rep);
+      } else {
+        timer ??= setTimeout(() => {
+          timer = null;
+          setReport(r.report());
+        }, UPDATE_MS);
+      }
+    };
+    void r.run();
+  }
+
+  const done = report ? report.succeeded + report.failed : 0;
+  const rate = report && report.elapsedMs > 0 ? (done / report.elapsedMs) * 1000 : 0;
+
+  return (
+    <section className="panel" aria-labelledby="stress-title">
+      <h2 id="stress-title">Stress test</h2>
+      <p className="hint">
+        Opens many sessions with the text, voice, format and rate chosen above, through the same public API.
+        Their audio is received and discarded{playOne ? ', except the first one, which plays' : ''}.
+      </p>
+      <form
+        className="stress-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          run();
+        }}
+      >
+        <div className="field">
+          <label htmlFor="stress-sessions">Sessions</label>
+          <input
+            id="stress-sessions"
+            type="number"
+            min={1}
+            max={1000}
+            value={sessions}
+            onChange={(e) => setSessions(e.target.valueAsNumber)}
+            disabled={running}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="stress-concurrency">Concurrency</label>
+          <input
+            id="stress-concurrency"
+            type="number"
+            min={1}
+            max={200}
+            value={concurrency}
+            onChange={(e) => setConcurrency(e.target.valueAsNumber)}
+            disabled={running}
+          />
+        </div>
+        <div className="field checkbox">
+          <input
+            id="stress-play"
+            type="checkbox"
+            checked={playOne}
+            onChange={(e) => setPlayOne(e.target.checked)}
+            disabled={running}
+          />
+          <label htmlFor="stress-play">Play one session aloud</label>
+        </div>
+        <div className="actions">
+          <button id="stress-run" type="submit" className="primary" disabled={running || !request || !valid}>
+            Run stress test
+          </button>
+          <button id="stress-stop" type="button" onClick={() => runner.current?.stop()} disabled={!running}>
+            Cancel
+          </button>
+        </div>
+      </form>
+      {!valid && (
+        <p className="problem" role="alert">
+          Sessions must be 1 to 1000 and concurrency 1 to 200.
+        </p>
+      )}
+      {!request && <p className="hint">Enter some text and choose a voice above first.</p>}
+
+      {report && (
+        <div className="stress-results" aria-live="polite">
+          <progress max={report.total} value={done} aria-label="Stress progress" />
+          <dl className="stats">
+            <div>
+              <dt>Succeeded</dt>
+              <dd id="stress-succeeded" className="good">
+                {report.succeeded}
+              </dd>
+            </div>
+            <div>
+              <dt>Failed</dt>
+              <dd id="stress-failed" className={report.failed ? 'bad' : ''}>
+                {report.failed}
+              </dd>
+            </div>
+            <div>
+              <dt>Running</dt>
+              <dd id="stress-running">{report.running}</dd>
+            </div>
+            <div>
+              <dt>State</dt>
+              <dd id="stress-state">{report.state}</dd>
+            </div>
+            <div>
+              <dt>TTFA p50 / p90 / p99</dt>
+              <dd id="stress-ttfa">
+                {report.ttfa
+                  ? `${ms(report.ttfa.p50)} / ${ms(report.ttfa.p90)} / ${ms(report.ttfa.p99)}`
+                  : '–'}
+              </dd>
+            </div>
+            <div>
+              <dt>Slowest first audio</dt>
+              <dd>{ms(report.ttfa?.max)}</dd>
+            </div>
+            <div>
+              <dt>Throughput</dt>
+              <dd>
+                {rate.toFixed(1)} sessions/s in {(report.elapsedMs / 1000).toFixed(1)} s
+              </dd>
+            </div>
+            <div>
+              <dt>Audio received</dt>
+              <dd>{bytes(report.bytes)}</dd>
+            </div>
+          </dl>
+          {report.causes.length > 0 && (
+            <table className="causes" id="stress-causes">
+              <caption>Failures by cause</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Cause</th>
+                  <th scope="col">Sessions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {report.causes.map((c) => (
+                  <tr key={c.cause}>
+                    <td>{c.cause}</td>
+                    <td>{c.count}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      )}
+    </section>
+  );
+}
