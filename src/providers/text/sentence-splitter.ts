@@ -134,14 +134,81 @@ export function splitSentenceSpans(text: string, options: SplitOptions = {}): Se
   const maxChars = options.maxChars ?? DEFAULT_MAX_SEGMENT_CHARS;
   const minChars = options.minChars ?? DEFAULT_MIN_SEGMENT_CHARS;
   const merged = mergeFalseBreaks(text, sentenceRanges(text, options.locale));
-  const short = mergeShort(new TrimIndex(text), merged, minChars, maxChars);
+  const index = new TrimIndex(text);
+  const { out, carry } = mergeShort(index, merged, minChars, maxChars);
+  if (carry) {
+    // A short tail joins the previous segment when it fits, else stands alone.
+    const last = out[out.length - 1];
+    if (last !== undefined && index.trimmedLength(last.start, carry.end) <= maxChars) last.end = carry.end;
+    else out.push(carry);
+  }
+  return spansOf(text, out, maxChars, options.locale);
+}
+
+/** What `splitSettledSpans` found: segments no continuation of the text can change, and where they stop. */
+export interface SettledSplit {
+  readonly spans: SentenceSpan[];
+  /**
+   * Where the unsettled rest starts (0 when nothing settled): a sentence boundary, so splitting
+   * `text.slice(settled) + more` gives what splitting `text + more` gives after the settled spans.
+   */
+  readonly settled: number;
+}
+
+/**
+ * The leading segments of `text` that `splitSentenceSpans(text + anything)` would also return, for text that
+ * is still arriving (one exception: at the very end, `splitSentenceSpans` joins a short last sentence to the
+ * one before; a settled segment never waits for that).
+ *
+ * A segment is settled once each stage's decision about its end is made by text already present:
+ * - ICU: every boundary but the last internal one is final. That one may be an SB8 look-ahead cut short by the
+ *   end of the text ("$29. 9" breaks after the period, "$29. 9 apples" does not): it counts only once a letter
+ *   or a line break follows it, since either ends the look-ahead.
+ * - false breaks: the merge of the next segment depends on its first non-space character, so a segment is
+ *   final once that character is there and does not merge it ("Mr." waits for " Smith").
+ * - short sentences: a carry shorter than `minChars` waits for the next sentence to be joined to.
+ */
+export function splitSettledSpans(text: string, options: SplitOptions = {}): SettledSplit {
+  const maxChars = options.maxChars ?? DEFAULT_MAX_SEGMENT_CHARS;
+  const minChars = options.minChars ?? DEFAULT_MIN_SEGMENT_CHARS;
+  const raw = sentenceRanges(text, options.locale);
+  let settledRaw = raw.length - 1;
+  if (settledRaw > 0 && !endsLookAhead(text, raw[raw.length - 1])) settledRaw--;
+  const groups = mergeFalseBreaks(text, raw.slice(0, Math.max(0, settledRaw)));
+  const lastGroup = groups[groups.length - 1];
+  if (lastGroup !== undefined && isFalseBreak(text, lastGroup, { start: lastGroup.end, end: text.length })) {
+    groups.pop();
+  }
+  const { out } = mergeShort(new TrimIndex(text), groups, minChars, maxChars);
+  const settled = out.length > 0 ? out[out.length - 1].end : 0;
+  return { spans: spansOf(text, out, maxChars, options.locale), settled };
+}
+
+/**
+ * Whether `range` (the text after the last internal ICU boundary) shows that boundary is final: a letter or a
+ * line break stops SB8's look-ahead. Letters that ICU treats as combining (Thai and Lao SARA AM) do not count.
+ */
+function endsLookAhead(text: string, range: Range): boolean {
+  return LOOK_AHEAD_STOP.test(text.slice(range.start, range.end));
+}
+const LOOK_AHEAD_STOP = /[\p{Lu}\p{Ll}\p{Lt}\p{Lo}\n\r\u0085\u2028\u2029](?<![\u0e33\u0eb3])/u;
+
+/** Characters ICU may end a sentence at (STerm, ATerm, paragraph separators), plus ';' for Greek rules. */
+export const SENTENCE_END_HINT = /[\p{Sentence_Terminal}.\u2024\ufe52\uff0e;\n\r\u0085\u2028\u2029]/u;
+
+function spansOf(
+  text: string,
+  sentences: readonly Range[],
+  maxChars: number,
+  locale?: string,
+): SentenceSpan[] {
   const out: SentenceSpan[] = [];
-  for (const sentence of short) {
-    for (const piece of cutLong(text.slice(sentence.start, sentence.end), maxChars, options.locale)) {
+  for (const sentence of sentences) {
+    for (const piece of cutLong(text.slice(sentence.start, sentence.end), maxChars, locale)) {
       const trimmed = piece.text.trim();
       if (!trimmed) continue;
       const start = sentence.start + piece.index + (piece.text.length - piece.text.trimStart().length);
-      out.push({ text: trimmed, end: endOf(trimmed), start, endOffset: start + trimmed.length });
+      out.push({ text: trimmed, end: segmentEnd(trimmed), start, endOffset: start + trimmed.length });
     }
   }
   return out;
@@ -306,12 +373,13 @@ function lastWord(text: string, start: number, end: number): string {
   return /^\p{Lu}$/u.test(word) ? word : word.toLowerCase();
 }
 
+/** Joins sentences shorter than `minChars` to the next; `carry` is a short rest at the end. */
 function mergeShort(
   index: TrimIndex,
   sentences: readonly Range[],
   minChars: number,
   maxChars: number,
-): Range[] {
+): { out: Range[]; carry: Range | undefined } {
   const out: Range[] = [];
   let carry: Range | undefined;
   for (const sentence of sentences) {
@@ -328,13 +396,7 @@ function mergeShort(
       carry = undefined;
     }
   }
-  if (carry) {
-    // A short tail joins the previous segment when it fits, else stands alone.
-    const last = out[out.length - 1];
-    if (last !== undefined && index.trimmedLength(last.start, carry.end) <= maxChars) last.end = carry.end;
-    else out.push(carry);
-  }
-  return out;
+  return { out, carry };
 }
 
 /** Answers "how many code points has `text.slice(a, b).trim()`" in O(1) after one linear pass. */
@@ -501,7 +563,8 @@ function isLowSurrogate(unit: number): boolean {
   return unit >= 0xdc00 && unit <= 0xdfff;
 }
 
-function endOf(text: string): SegmentEnd {
+/** How a (trimmed) segment ends. */
+export function segmentEnd(text: string): SegmentEnd {
   let i = text.length;
   while (i > 0 && CLOSERS.test(text[i - 1])) i--;
   const core = text.slice(0, i);
