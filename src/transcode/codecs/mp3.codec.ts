@@ -1,99 +1,241 @@
-import { concatBytes } from '../bytes';
 import { readFileSync } from 'node:fs';
-import { createEncoder, type WasmMediaEncoder } from 'wasm-media-encoders';
 import { MP3_SAMPLE_RATES } from '../audio-format';
+import { concatBytes } from '../bytes';
 import { mp3BitrateKbps, type SyncCodec } from './codec.types';
 
 /** LAME takes at most this many samples per call here, so one huge chunk cannot balloon the wasm heap. */
 const MAX_SAMPLES_PER_CALL = 16384;
+/** The exports below are those of this build; another version may lay out its parameters differently. */
+const SUPPORTED_BUILD = 'wasm-media-encoders-0.7.0';
+const WASM_PAGE = 65536;
+/** Granularity of the start-up snapshot (see LameTemplate). */
+const SNAPSHOT_BLOCK = 4096;
 
 /** Node has WebAssembly; this project's `lib` (ES2023, no DOM) just does not declare it. */
-declare const WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledWasm> };
-type CompiledWasm = Parameters<typeof createEncoder>[1];
-
-let compiled: Promise<CompiledWasm> | undefined;
+declare const WebAssembly: {
+  compile(bytes: Uint8Array): Promise<CompiledWasm>;
+  Instance: new (module: CompiledWasm, imports: object) => { readonly exports: unknown };
+};
+declare const compiledWasmBrand: unique symbol;
+type CompiledWasm = { readonly [compiledWasmBrand]: true };
 
 /**
- * The LAME wasm module, compiled once per thread. Every stream then instantiates it (own linear memory,
- * ~0.8 MiB) in about a millisecond instead of re-compiling 130 KiB of wasm (~15 ms, codecs.md §7).
- * The binary is read from the package's `wasm/mp3.wasm` rather than its inlined base64 copy.
+ * The C entry points of wasm-media-encoders' LAME build (its `wasm/mp3.wasm`), called directly instead of
+ * through the package's JS wrapper, which can only configure an encoder the slow way (below) and keeps
+ * both codecs' wasm inlined as base64 in memory on every thread that loads it.
+ */
+interface LameExports {
+  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  malloc(bytes: number): number;
+  free(pointer: number): void;
+  version(): number;
+  mime_type(): number;
+  _initialize(): void;
+  /** Parameters: u32 channels, u32 sample rate, i32 CBR kbps, f32 VBR quality (-1: CBR), i32 output rate. */
+  enc_init(params: number): number;
+  /** Planar float input buffers for `samples` samples: a pointer to one pointer per channel. */
+  enc_get_pcm(encoder: number, samples: number): number;
+  enc_encode(encoder: number, samples: number): number;
+  enc_flush(encoder: number): number;
+  enc_get_out_buf(encoder: number): number;
+}
+
+const IMPORTS = {
+  wasi_snapshot_preview1: {
+    proc_exit: (code: number) => {
+      throw new Error(`LAME exited (${code})`);
+    },
+  },
+  // Views are re-made from `memory.buffer` on every call, so growth needs no bookkeeping here.
+  env: { emscripten_notify_memory_growth: () => undefined },
+};
+
+/**
+ * A configured encoder's memory image, minus what a fresh instance already holds. Configuring LAME
+ * (`lame_init_params`: psychoacoustic and quantizer tables) costs ~1.2 ms and instantiating the module
+ * ~0.4 ms, so a burst of 200 MP3 opens used to queue ~400 ms of start-up on the codec threads. The module's
+ * only mutable global is the stack pointer, back at its initial value between calls, so a configured
+ * encoder's whole state is its linear memory: copying the ~150 KiB that configuring changed into a fresh
+ * instance gives an encoder byte-identical to one configured from scratch (checked in mp3.codec.spec.ts),
+ * in ~0.5 ms. One template per sample rate, built on first use on each thread.
+ */
+interface LameTemplate {
+  readonly encoder: number;
+  readonly pages: number;
+  readonly blocks: readonly { readonly offset: number; readonly bytes: Uint8Array }[];
+}
+
+let compiled: Promise<CompiledWasm> | undefined;
+let lame: CompiledWasm | undefined;
+const templates = new Map<number, LameTemplate>();
+
+/**
+ * The LAME module, compiled once per thread (~15 ms for 130 KiB of wasm, codecs.md §7) from the
+ * package's `wasm/mp3.wasm`.
  */
 function lameModule(): Promise<CompiledWasm> {
   if (!compiled) {
     const attempt = WebAssembly.compile(readFileSync(require.resolve('wasm-media-encoders/wasm/mp3')));
     compiled = attempt;
-    // A failed compile is retried by the next stream instead of failing every stream from now on.
-    void attempt.catch(() => {
-      if (compiled === attempt) compiled = undefined;
-    });
+    attempt.then(
+      (module) => (lame = module),
+      // A failed compile is retried by the next stream instead of failing every stream from now on.
+      () => {
+        if (compiled === attempt) compiled = undefined;
+      },
+    );
   }
   return compiled;
 }
 
-/** Compiles LAME ahead of the first stream (worker warm-up). */
-export async function warmUpMp3(): Promise<void> {
-  await lameModule();
+function instantiate(module: CompiledWasm): LameExports {
+  return new WebAssembly.Instance(module, IMPORTS).exports as LameExports;
+}
+
+function cString(exports: LameExports, pointer: number): string {
+  const bytes = new Uint8Array(exports.memory.buffer, pointer);
+  return String.fromCharCode(...bytes.subarray(0, bytes.indexOf(0)));
+}
+
+function configure(exports: LameExports, sampleRate: number): number {
+  const params = exports.malloc(20);
+  const view = new DataView(exports.memory.buffer, params, 20);
+  view.setUint32(0, 1, true); // mono
+  view.setUint32(4, sampleRate, true);
+  view.setInt32(8, mp3BitrateKbps(sampleRate), true);
+  view.setFloat32(12, -1, true); // no VBR: constant bitrate
+  // Output rate pinned to the input rate (LAME would otherwise pick a lower one for low bitrates).
+  view.setInt32(16, sampleRate, true);
+  const encoder = exports.enc_init(params);
+  exports.free(params);
+  if (!encoder) throw new Error(`LAME could not be configured for ${sampleRate} Hz`);
+  return encoder;
+}
+
+function buildTemplate(module: CompiledWasm, sampleRate: number): LameTemplate {
+  const fresh = instantiate(module);
+  const build = cString(fresh, fresh.version());
+  if (build !== SUPPORTED_BUILD || cString(fresh, fresh.mime_type()) !== 'audio/mpeg') {
+    throw new Error(`unsupported LAME build ${build} (this code drives ${SUPPORTED_BUILD})`);
+  }
+  const configured = instantiate(module);
+  configured._initialize();
+  const encoder = configure(configured, sampleRate);
+  const before = new Int32Array(fresh.memory.buffer);
+  const after = new Int32Array(configured.memory.buffer);
+  const blocks: { offset: number; bytes: Uint8Array }[] = [];
+  const words = SNAPSHOT_BLOCK / 4;
+  for (let start = 0; start < after.length; start += words) {
+    let changed = false;
+    for (let i = start; i < start + words && !changed; i++) changed = after[i] !== (before[i] ?? 0);
+    if (!changed) continue;
+    const offset = start * 4;
+    const last = blocks[blocks.length - 1];
+    if (last && last.offset + last.bytes.length === offset) {
+      const grown = new Uint8Array(last.bytes.length + SNAPSHOT_BLOCK);
+      grown.set(last.bytes);
+      grown.set(new Uint8Array(configured.memory.buffer, offset, SNAPSHOT_BLOCK), last.bytes.length);
+      blocks[blocks.length - 1] = { offset: last.offset, bytes: grown };
+    } else {
+      blocks.push({
+        offset,
+        bytes: new Uint8Array(configured.memory.buffer, offset, SNAPSHOT_BLOCK).slice(),
+      });
+    }
+  }
+  return { encoder, pages: configured.memory.buffer.byteLength / WASM_PAGE, blocks };
+}
+
+function fromTemplate(module: CompiledWasm, template: LameTemplate): LameExports {
+  const exports = instantiate(module);
+  const pages = exports.memory.buffer.byteLength / WASM_PAGE;
+  if (template.pages > pages) exports.memory.grow(template.pages - pages);
+  const memory = new Uint8Array(exports.memory.buffer);
+  for (const block of template.blocks) memory.set(block.bytes, block.offset);
+  return exports;
+}
+
+/** Compiles LAME and builds the default rate's template ahead of the first stream (worker warm-up). */
+export async function warmUpMp3(sampleRates: readonly number[] = [24000]): Promise<void> {
+  const module = await lameModule();
+  for (const rate of sampleRates) if (!templates.has(rate)) templates.set(rate, buildTemplate(module, rate));
 }
 
 /**
  * MP3 for one stream: one LAME instance fed continuously (never restarted per chunk: each restart would add
- * its own ~1105-sample encoder delay and padding, codecs.md §2). CBR, mono, output rate pinned to the input
- * rate (LAME would otherwise pick a lower rate for low bitrates).
+ * its own ~1105-sample encoder delay and padding, codecs.md §2). CBR, mono.
  */
 export class Mp3Codec implements SyncCodec {
-  private static scratch = new Float32Array(MAX_SAMPLES_PER_CALL);
-  private encoder: WasmMediaEncoder<'audio/mpeg'> | undefined;
+  private lame: LameExports | undefined;
 
-  private constructor(encoder: WasmMediaEncoder<'audio/mpeg'>) {
-    this.encoder = encoder;
+  private constructor(
+    lameExports: LameExports,
+    private readonly encoder: number,
+  ) {
+    this.lame = lameExports;
   }
 
-  static async create(sampleRate: number): Promise<Mp3Codec> {
+  /**
+   * A new encoder: synchronous once LAME is compiled on this thread (the usual case after warm-up),
+   * otherwise a promise that compiles it first.
+   */
+  static open(sampleRate: number): Mp3Codec | Promise<Mp3Codec> {
     if (!(MP3_SAMPLE_RATES as readonly number[]).includes(sampleRate)) {
       throw new RangeError(`MP3 cannot encode at ${sampleRate} Hz`);
     }
-    const encoder = await createEncoder('audio/mpeg', await lameModule());
-    encoder.configure({
-      channels: 1,
-      sampleRate,
-      outputSampleRate: sampleRate as 24000,
-      bitrate: mp3BitrateKbps(sampleRate),
-    });
-    return new Mp3Codec(encoder);
+    if (!lame) return lameModule().then(() => Mp3Codec.open(sampleRate));
+    let template = templates.get(sampleRate);
+    if (!template) {
+      template = buildTemplate(lame, sampleRate);
+      templates.set(sampleRate, template);
+    }
+    return new Mp3Codec(fromTemplate(lame, template), template.encoder);
   }
 
   encode(pcm: Int16Array): Uint8Array {
-    const encoder = this.live();
-    if (pcm.length <= MAX_SAMPLES_PER_CALL) return this.encodeBlock(encoder, pcm);
+    const lameExports = this.live();
+    if (pcm.length <= MAX_SAMPLES_PER_CALL) return this.encodeBlock(lameExports, pcm);
     const parts: Uint8Array[] = [];
     for (let offset = 0; offset < pcm.length; offset += MAX_SAMPLES_PER_CALL) {
-      parts.push(this.encodeBlock(encoder, pcm.subarray(offset, offset + MAX_SAMPLES_PER_CALL)));
+      parts.push(this.encodeBlock(lameExports, pcm.subarray(offset, offset + MAX_SAMPLES_PER_CALL)));
     }
     return concatBytes(parts);
   }
 
   flush(): Uint8Array {
-    // The returned view points into wasm memory: copy before anything else touches the encoder.
-    const tail = this.live().finalize().slice();
+    const lameExports = this.live();
+    const tail = this.output(lameExports, lameExports.enc_flush(this.encoder));
     this.free();
     return tail;
   }
 
   free(): void {
-    // Dropping the last reference frees the wasm instance and its memory; the wrapper has no destroy().
-    this.encoder = undefined;
+    // Dropping the last reference frees the wasm instance and its memory; there is no destroy().
+    this.lame = undefined;
   }
 
-  private encodeBlock(encoder: WasmMediaEncoder<'audio/mpeg'>, pcm: Int16Array): Uint8Array {
-    // LAME takes planar float input in [-1, 1).
-    const floats = Mp3Codec.scratch.subarray(0, pcm.length);
+  private encodeBlock(lameExports: LameExports, pcm: Int16Array): Uint8Array {
+    // LAME takes planar float input in [-1, 1), written straight into its input buffer.
+    const channels = lameExports.enc_get_pcm(this.encoder, pcm.length);
+    if (!channels) throw new Error('LAME could not allocate its input buffer');
+    const buffer = lameExports.memory.buffer;
+    const floats = new Float32Array(buffer, new Int32Array(buffer, channels, 1)[0], pcm.length);
     for (let i = 0; i < pcm.length; i++) floats[i] = pcm[i] / 32768;
-    // The output view belongs to the encoder and is overwritten by the next call: copy it.
-    return encoder.encode([floats]).slice();
+    return this.output(lameExports, lameExports.enc_encode(this.encoder, pcm.length));
   }
 
-  private live(): WasmMediaEncoder<'audio/mpeg'> {
-    if (!this.encoder) throw new Error('MP3 encoder already flushed or freed');
-    return this.encoder;
+  /** Copies LAME's output out of wasm memory (the next call overwrites it). */
+  private output(lameExports: LameExports, bytes: number): Uint8Array {
+    if (bytes < 0) throw new Error(`LAME failed (${bytes})`);
+    return new Uint8Array(
+      lameExports.memory.buffer,
+      lameExports.enc_get_out_buf(this.encoder),
+      bytes,
+    ).slice();
+  }
+
+  private live(): LameExports {
+    if (!this.lame) throw new Error('MP3 encoder already flushed or freed');
+    return this.lame;
   }
 }

@@ -1,6 +1,6 @@
 import { concatBytes } from '../bytes';
-import { Encoder } from '@evan/opus';
 import { OPUS_COMPLEXITY, OPUS_FRAME_MS, opusBitrate, type SyncCodec } from './codec.types';
+import { opusEncoderClass, type OpusEncoderHandle } from './opus-binding';
 import {
   OGG_FLAG_BOS,
   OGG_FLAG_EOS,
@@ -15,6 +15,13 @@ const EMPTY = new Uint8Array(0);
 /** Granules are always counted at 48 kHz, whatever the input rate (RFC 7845 §4). */
 const GRANULE_RATE = 48000;
 const VENDOR = 'tts-gateway (libopus via @evan/opus)';
+/** libopus encoder CTLs (opus_defines.h). */
+const OPUS_SET_BITRATE = 4002;
+const OPUS_SET_VBR = 4006;
+const OPUS_SET_COMPLEXITY = 4010;
+const OPUS_SET_SIGNAL = 4024;
+const OPUS_SIGNAL_VOICE = 3001;
+const OPUS_GET_LOOKAHEAD = 4027;
 
 export interface OpusCodecOptions {
   readonly sampleRate: number;
@@ -33,11 +40,11 @@ export interface OpusCodecOptions {
  * so the stream decodes to exactly the input length with zero lag.
  */
 export class OpusOggCodec implements SyncCodec {
-  private readonly encoder: Encoder;
+  private readonly encoder: OpusEncoderHandle;
   private readonly frameSize: number;
   private readonly granulesPerFrame: number;
   private readonly granulesPerSample: number;
-  /** Encoder lookahead at the input rate. The .d.ts calls the getter `lookhead`; the real one is `lookahead`. */
+  /** Encoder lookahead at the input rate. */
   private readonly lookahead: number;
   private readonly serial: number;
   private readonly pending: Int16Array;
@@ -51,16 +58,17 @@ export class OpusOggCodec implements SyncCodec {
   constructor(private readonly options: OpusCodecOptions) {
     const { sampleRate } = options;
     if (GRANULE_RATE % sampleRate !== 0) throw new RangeError(`Opus cannot encode at ${sampleRate} Hz`);
-    this.encoder = new Encoder({ channels: 1, sample_rate: sampleRate as 24000, application: 'audio' });
-    this.encoder.complexity = (options.complexity ?? OPUS_COMPLEXITY) as 5;
-    this.encoder.bitrate = options.bitrate ?? opusBitrate(sampleRate);
-    this.encoder.vbr = true;
+    const Encoder = opusEncoderClass();
+    this.encoder = new Encoder({ channels: 1, sample_rate: sampleRate, application: 'audio' });
+    this.encoder.ctl(OPUS_SET_COMPLEXITY, options.complexity ?? OPUS_COMPLEXITY);
+    this.encoder.ctl(OPUS_SET_BITRATE, options.bitrate ?? opusBitrate(sampleRate));
+    this.encoder.ctl(OPUS_SET_VBR, 1);
     // Keeps libopus in hybrid SILK+CELT mode for speech at every complexity (see OPUS_COMPLEXITY).
-    this.encoder.signal = 'voice';
+    this.encoder.ctl(OPUS_SET_SIGNAL, OPUS_SIGNAL_VOICE);
     this.frameSize = (sampleRate * OPUS_FRAME_MS) / 1000;
     this.granulesPerSample = GRANULE_RATE / sampleRate;
     this.granulesPerFrame = this.frameSize * this.granulesPerSample;
-    this.lookahead = (this.encoder as unknown as { lookahead: number }).lookahead;
+    this.lookahead = this.encoder.ctl(OPUS_GET_LOOKAHEAD);
     this.serial = options.serial ?? Math.floor(Math.random() * 0x100000000);
     this.pending = new Int16Array(this.frameSize);
   }
@@ -118,7 +126,7 @@ export class OpusOggCodec implements SyncCodec {
 
   private encodeFrame(frame: Int16Array): Uint8Array {
     this.framesOut++;
-    return this.encoder.encode(frame); // already a copy (Uint8Array.slice) of the binding's scratch buffer
+    return this.encoder.encode(frame); // a copy of the binding's scratch buffer (see opus-binding.ts)
   }
 
   private output(packets: readonly Uint8Array[], eos: boolean): Uint8Array {

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { parseOggPages } from '../codecs/ogg';
+import { OpusOggCodec } from '../codecs/opus.codec';
 import {
   TempFiles,
   bestCorrelation,
@@ -164,13 +165,52 @@ describe(OpusEncoderFactory.name, () => {
 });
 
 describe(CodecWorkerPool.name, () => {
-  it('should spread MP3 streams over the threads and keep every Opus stream on one thread', () => {
+  it('should spread MP3 and Opus streams over the threads', () => {
     const mp3 = [pool.open('mp3', 24000), pool.open('mp3', 24000)];
-    const opus = [pool.open('opus', 24000), pool.open('opus', 48000)];
+    const opus = [pool.open('opus', 24000), pool.open('opus', 24000)];
     expect(pool.threads).toBeGreaterThanOrEqual(1);
-    if (pool.threads > 1) expect(new Set(mp3.map((c) => c.threadId)).size).toBe(2);
-    expect(new Set(opus.map((c) => c.threadId)).size).toBe(1);
+    if (pool.threads > 1) {
+      expect(new Set(mp3.map((c) => c.threadId)).size).toBe(2);
+      expect(new Set(opus.map((c) => c.threadId)).size).toBe(2);
+    }
     for (const c of [...mp3, ...opus]) c.close();
+  });
+
+  it('should keep every Opus stream packet-exact while several threads encode Opus at once', async () => {
+    // Each codec thread has its own copy of the native addon; with one shared copy, threads encoding at the
+    // same time overwrite each other's packets in its static output buffer.
+    const rates = [24000, 16000, 48000, 24000];
+    const sources = Array.from({ length: 24 }, (_, i) => testSignal(rates[i % 4], 1.2, 800 + 97 * i));
+    const streams = sources.map((_, i) => transcode.openStream({ format: 'opus', sampleRate: rates[i % 4] }));
+    const chunks = sources.map((source, i) => chunked(source, rates[i % 4], 40));
+    const outputs = sources.map((): Uint8Array[] => []);
+    for (let k = 0; k < chunks[0].length; k++) {
+      await Promise.all(
+        streams.map(async (s, i) => {
+          if (k < chunks[i].length)
+            outputs[i].push(await s.write({ pcm: chunks[i][k], sampleRate: rates[i % 4] }));
+        }),
+      );
+    }
+    await Promise.all(streams.map(async (s, i) => outputs[i].push(await s.end())));
+    const placed = new Set(
+      streams.map(
+        (s) => (s as unknown as { encoder: { channel: { threadId: number } } }).encoder.channel.threadId,
+      ),
+    );
+    if (pool.threads > 1) expect(placed.size).toBeGreaterThan(1);
+
+    const packets = (bytes: Uint8Array) =>
+      parseOggPages(bytes).flatMap((page) => page.packets.map((p) => Buffer.from(p).toString('base64')));
+    sources.forEach((source, i) => {
+      // The same encoder on this thread (the package's addon, which no codec thread uses).
+      const reference = new OpusOggCodec({ sampleRate: rates[i % 4] });
+      const expected = concat([
+        ...chunked(source, rates[i % 4], 40).map((c) => reference.encode(c)),
+        reference.flush(),
+      ]);
+      expect(packets(concat(outputs[i]))).toEqual(packets(expected));
+    });
   });
 
   it('should free the worker-side codecs when encoders are disposed', async () => {
@@ -189,8 +229,8 @@ describe(CodecWorkerPool.name, () => {
   });
 
   it('should fail only the streams of a crashed thread, with an error, and replace the thread', async () => {
-    const victim = pool.open('opus', 24000); // opus streams live on thread slot 0
-    const bystander = pool.open('mp3', 24000);
+    const victim = pool.open('opus', 24000);
+    const bystander = pool.open('mp3', 24000); // on the other thread, if there is one
     await Promise.all([victim.encode(new Int16Array(960)), bystander.encode(new Int16Array(960))]);
     // Simulate a crash: end the victim's thread behind the pool's back (the pool sees an unexpected exit).
     const slots = (
@@ -223,6 +263,24 @@ describe(CodecWorkerPool.name, () => {
     await pending;
     expect(await own.stats()).toEqual([]);
     expect(() => own.open('mp3', 24000)).toThrow(/shut down/);
+  });
+
+  it('should start threads with the first streams and stop them once idle', async () => {
+    const own = new CodecWorkerPool({ threads: 2, idleTimeoutMs: 100 });
+    own.onApplicationBootstrap();
+    expect(await own.stats()).toEqual([]); // nothing at rest
+    const first = own.open('opus', 24000);
+    const bytes = concat([await first.encode(testSignal(24000, 0.1)), await first.flush()]);
+    expect(parseOggPages(bytes).every((p) => p.crcOk)).toBe(true);
+    expect(await own.stats()).toHaveLength(1);
+    first.close();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await own.stats()).toEqual([]);
+    const again = own.open('mp3', 24000);
+    expect(
+      (await again.encode(testSignal(24000, 0.2))).length + (await again.flush()).length,
+    ).toBeGreaterThan(100);
+    await own.close();
   });
 
   it('should run the same codecs inline when configured with no threads', async () => {

@@ -8,7 +8,7 @@ const MAX_REPLY_DELAY_MS = 4;
 
 interface HostedStream {
   codec?: SyncCodec;
-  /** Requests that arrived while the codec was still being created (MP3 instantiation is async). */
+  /** Requests that arrived while the codec was still being created (until LAME is compiled). */
   backlog?: CodecRequest[];
   error?: string;
 }
@@ -98,10 +98,16 @@ export class CodecHost {
         stream.codec = new OpusOggCodec({ sampleRate });
         return;
       }
+      const created = Mp3Codec.open(sampleRate);
+      if (created instanceof Mp3Codec) {
+        stream.codec = created;
+        return;
+      }
+      // Only before LAME is compiled on this thread (a stream racing the warm-up).
       stream.backlog = [];
-      Mp3Codec.create(sampleRate).then(
-        (created) => {
-          stream.codec = created;
+      created.then(
+        (codec) => {
+          stream.codec = codec;
           this.drainBacklog(id, stream);
         },
         (error: unknown) => {

@@ -35,4 +35,6 @@ export interface CodecWorkerData {
   readonly tsNode?: string;
   /** Lower the worker thread's scheduling priority (Linux nice value), so the event loop wins the CPU. */
   readonly nice?: number;
+  /** This thread's private copy of the Opus native addon (opus-binding.ts); absent: the package's own. */
+  readonly opusAddon?: string;
 }

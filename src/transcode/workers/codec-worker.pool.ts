@@ -1,7 +1,3 @@
-// Loaded on the main thread only to pin the native addon: @evan/opus 1.0.3 segfaults when the last thread
-// that loaded it exits (measured: terminating the only worker that used it killed the process), so the
-// main thread keeps a reference for the life of the process. It never encodes here.
-import '@evan/opus';
 import {
   Inject,
   Injectable,
@@ -14,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { PooledCodec } from '../codecs/codec.types';
+import { OpusAddonCopies } from '../codecs/opus-binding';
 import { CodecHost } from './codec-host';
 import type { CodecReply, CodecRequest, CodecWorkerData, FromWorker, ToWorker } from './codec-protocol';
 
@@ -22,8 +19,17 @@ export const CODEC_POOL_OPTIONS = Symbol('CODEC_POOL_OPTIONS');
 export interface CodecPoolOptions {
   /** Worker threads; default one per core. 0 runs the codecs on the calling thread (benchmarks, debugging). */
   readonly threads?: number;
-  /** Spawn the workers and compile the codecs at application bootstrap. Default: yes, except under tests. */
+  /**
+   * Start every thread and compile the codecs at application bootstrap. Default: no, threads start with
+   * the first MP3/Opus streams (each costs ~12 MiB of RSS, which a server that never encodes either
+   * should not pay), and each new thread compiles LAME as it starts.
+   */
   readonly warmUp?: boolean;
+  /**
+   * A thread with no streams for this long is stopped (its memory returned) and started again when
+   * needed. Default 60 s; 0 keeps threads once started.
+   */
+  readonly idleTimeoutMs?: number;
   /**
    * Linux nice value for the worker threads (0 = same priority as the event loop). Default 5: when the
    * cores are busy the kernel then runs the event loop first, so sockets and timers stay on time. Measured
@@ -94,6 +100,9 @@ class Slot {
   readonly channels = new Map<number, PoolChannel>();
   load = 0;
   lastError: Error | undefined;
+  /** Set when the pool stopped this thread for being idle: its exit is expected. */
+  retired = false;
+  idleTimer: NodeJS.Timeout | undefined;
   private outbox: CodecRequest[] = [];
   private transfer: ArrayBuffer[] = [];
   private scheduled = false;
@@ -102,6 +111,7 @@ class Slot {
   constructor(
     readonly index: number,
     readonly link: HostLink,
+    private readonly onIdle: (slot: Slot) => void = () => undefined,
   ) {}
 
   /** Queues a request; everything queued in one event-loop turn goes to the thread as one message. */
@@ -115,6 +125,8 @@ class Slot {
   }
 
   attach(channel: PoolChannel, weight: number): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     if (this.channels.size === 0) this.link.ref();
     this.channels.set(channel.id, channel);
     this.load += weight;
@@ -124,7 +136,10 @@ class Slot {
     if (!this.channels.delete(channel.id)) return;
     this.load -= weight;
     // An idle pool must not keep the process alive (scripts, tests that forget to close the app).
-    if (this.channels.size === 0) this.link.unref();
+    if (this.channels.size === 0) {
+      this.link.unref();
+      this.onIdle(this);
+    }
   }
 
   receive(message: FromWorker): void {
@@ -238,10 +253,12 @@ class PoolChannel implements CodecChannel {
  * (one loop saturates at ~150 real-time MP3 streams, codecs.md §6.6). Each thread owns whole streams, so a
  * codec's state never crosses threads; a stream is placed on the least-loaded thread when it opens.
  *
- * Opus streams all live on thread 0: @evan/opus 1.0.3's native binding writes every packet into one
- * process-wide scratch buffer, and two threads encoding at once corrupted ~8% of packets in a test. So one
- * thread carries every Opus stream (~170 real-time 24 kHz streams at our settings, docs/BENCHMARKS.md);
- * MP3 load is steered to the other threads.
+ * Threads start with the first streams that need them (and compile LAME as they start) and stop after
+ * `idleTimeoutMs` without streams, so an idle server holds none.
+ *
+ * Opus runs on every thread: each thread encodes with its own copy of @evan/opus's native addon, whose
+ * single static output buffer would otherwise be shared by the whole process (opus-binding.ts). Where no
+ * copy can be made (no writable temp directory), every Opus stream falls back to thread 0, as before.
  *
  * A thread that dies fails its own streams with an error (pending calls reject) and is replaced on demand;
  * other threads' streams carry on. Threads are terminated at application shutdown.
@@ -252,7 +269,11 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
   private readonly size: number;
   private readonly nice: number;
   private readonly warmUpAtBoot: boolean;
+  private readonly idleTimeoutMs: number;
   private readonly slots: (Slot | undefined)[];
+  private readonly opusAddons = new OpusAddonCopies();
+  /** Whether Opus may use every thread; decided when the first thread starts. */
+  private opusPerThread: boolean | undefined;
   private nextId = 1;
   private nextToken = 1;
   private closed = false;
@@ -260,7 +281,8 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
   constructor(@Optional() @Inject(CODEC_POOL_OPTIONS) options: CodecPoolOptions | null = null) {
     this.size = Math.max(0, Math.floor(options?.threads ?? availableParallelism()));
     this.nice = options?.nice ?? 5;
-    this.warmUpAtBoot = options?.warmUp ?? process.env.NODE_ENV !== 'test';
+    this.warmUpAtBoot = options?.warmUp ?? false;
+    this.idleTimeoutMs = options?.idleTimeoutMs ?? 60_000;
     this.slots = new Array<Slot | undefined>(Math.max(1, this.size)).fill(undefined);
   }
 
@@ -279,12 +301,9 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
     return channel;
   }
 
-  /** Starts every thread and compiles the codecs, so the first stream does not pay ~100 ms for it. */
+  /** Starts every thread now and compiles the codecs (benchmarks; `warmUp: true` at bootstrap). */
   async warmUp(): Promise<void> {
-    for (let i = 0; i < this.slots.length; i++) {
-      const slot = this.slots[i] ?? this.spawn(i);
-      slot.link.post({ type: 'warm-up', codecs: ['mp3'] }, []);
-    }
+    for (let i = 0; i < this.slots.length; i++) if (!this.slots[i]) this.spawn(i);
     await this.stats(); // resolves once every thread has booted and answered
   }
 
@@ -308,13 +327,16 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
     const shutdown = new Error('codec pool is shutting down');
     const live = this.slots.filter((s): s is Slot => s !== undefined);
     this.slots.fill(undefined);
-    for (const slot of live) slot.fail(shutdown);
+    for (const slot of live) {
+      clearTimeout(slot.idleTimer);
+      slot.fail(shutdown);
+    }
     await Promise.all(live.map((slot) => slot.link.terminate()));
   }
 
   private slotFor(codec: PooledCodec): Slot {
     if (this.size === 0) return this.slots[0] ?? this.spawn(0);
-    if (codec === 'opus') return this.slots[0] ?? this.spawn(0);
+    if (codec === 'opus' && !this.opusOnEveryThread()) return this.slots[0] ?? this.spawn(0);
     let best = 0;
     let bestLoad = Number.POSITIVE_INFINITY;
     for (let i = 0; i < this.slots.length; i++) {
@@ -330,7 +352,41 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
   private spawn(index: number): Slot {
     const slot = this.size === 0 ? this.inlineSlot() : this.workerSlot(index);
     this.slots[index] = slot;
+    // Compile LAME at once: the stream that made us start the thread waits for it anyway, and the next
+    // ones find it ready (an MP3 open is then ~0.5 ms, mp3.codec.ts).
+    slot.link.post({ type: 'warm-up', codecs: ['mp3'] }, []);
+    this.scheduleRetire(slot); // cancelled by the first stream it gets
     return slot;
+  }
+
+  private opusOnEveryThread(): boolean {
+    if (this.opusPerThread === undefined) {
+      this.opusPerThread = this.opusAddons.perThread;
+      if (!this.opusPerThread) {
+        this.logger.warn(
+          `Opus is limited to one codec thread: no private copy of its native addon (${String(this.opusAddons.error?.message)})`,
+        );
+        // The threads then share the package's addon: keep it loaded here so no thread's exit unloads it
+        // (that crashes the process, see opus-binding.ts).
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        require('@evan/opus');
+      }
+    }
+    return this.opusPerThread;
+  }
+
+  /** Stops a thread that has had no streams for `idleTimeoutMs` (started again when needed). */
+  private scheduleRetire(slot: Slot): void {
+    if (this.idleTimeoutMs <= 0 || this.size === 0 || this.closed) return;
+    clearTimeout(slot.idleTimer);
+    slot.idleTimer = setTimeout(() => {
+      if (slot.channels.size > 0 || this.slots[slot.index] !== slot) return;
+      this.slots[slot.index] = undefined;
+      slot.retired = true;
+      slot.fail(new Error('codec thread stopped while idle'));
+      void slot.link.terminate();
+    }, this.idleTimeoutMs);
+    slot.idleTimer.unref();
   }
 
   private inlineSlot(): Slot {
@@ -371,16 +427,21 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
       entry: join(__dirname, ts ? 'codec-worker.ts' : 'codec-worker.js'),
       tsNode: ts ? require.resolve('ts-node') : undefined,
       nice: this.nice,
+      opusAddon: this.opusOnEveryThread() ? this.opusAddons.forSlot(index) : undefined,
     };
     const worker = new Worker(BOOTSTRAP, { eval: true, workerData, name: `codec-${index}` });
     worker.unref();
-    const slot = new Slot(index, {
-      threadId: worker.threadId,
-      post: (message, transfer) => worker.postMessage(message, transfer),
-      ref: () => worker.ref(),
-      unref: () => worker.unref(),
-      terminate: () => worker.terminate(),
-    });
+    const slot = new Slot(
+      index,
+      {
+        threadId: worker.threadId,
+        post: (message, transfer) => worker.postMessage(message, transfer),
+        ref: () => worker.ref(),
+        unref: () => worker.unref(),
+        terminate: () => worker.terminate(),
+      },
+      (idle) => this.scheduleRetire(idle),
+    );
     worker.on('message', (message: FromWorker) => slot.receive(message));
     worker.on('error', (error) => (slot.lastError = error));
     worker.on('exit', (code) => this.onExit(slot, code));
@@ -388,8 +449,9 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private onExit(slot: Slot, code: number): void {
+    clearTimeout(slot.idleTimer);
     if (this.slots[slot.index] === slot) this.slots[slot.index] = undefined;
-    if (this.closed) return;
+    if (this.closed || slot.retired) return;
     const cause = slot.lastError ? `: ${slot.lastError.message}` : '';
     const error = new Error(`codec worker ${slot.link.threadId} died (exit code ${code})${cause}`);
     this.logger.error(`${error.message}; failing its ${slot.channels.size} stream(s)`);

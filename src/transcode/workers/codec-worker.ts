@@ -5,6 +5,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { useOpusAddon } from '../codecs/opus-binding';
 import { CodecHost } from './codec-host';
 import type { CodecWorkerData, FromWorker, ToWorker } from './codec-protocol';
 
@@ -13,6 +14,8 @@ const port = parentPort;
 const data = workerData as CodecWorkerData;
 
 if (data.nice) lowerThreadPriority(data.nice);
+// Before any Opus encoder exists on this thread: every encoder here then writes into this copy's buffer.
+if (data.opusAddon) useOpusAddon(data.opusAddon);
 
 const host = new CodecHost((replies, transfer) => {
   port.postMessage({ type: 'replies', replies } satisfies FromWorker, transfer);
