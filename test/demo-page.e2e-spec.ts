@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { FRONTEND_DIST } from '../src/app.factory';
 import { getJson, startApp, type RunningApp } from './support/app';
+import { decodeAudio } from './support/audio-check';
 import { installDemoProbe } from './support/demo-audio-probe';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -42,7 +43,7 @@ describe('Demo page in Chromium', () => {
     if (!existsSync(`${FRONTEND_DIST}/index.html`))
       throw new Error('frontend/dist is missing: run npm run build');
     mkdirSync(SCREENSHOTS, { recursive: true });
-    gw = await startApp({ PROVIDERS: 'mock_tone', MOCK_TONE_REALTIME_FACTOR: '1' });
+    gw = await startApp({ PROVIDERS: 'mock_tone,espeak', MOCK_TONE_REALTIME_FACTOR: '1' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -71,6 +72,9 @@ describe('Demo page in Chromium', () => {
     });
     await page.addInitScript(installDemoProbe);
     await page.goto(`${baseUrl}/${query}`);
+    await page.locator('#provider option[value="mock_tone"]').waitFor({ state: 'attached' });
+    // The tone generator, paced at real time, makes streams last as long as their audio.
+    await page.selectOption('#provider', 'mock_tone');
     await page.locator('#voice option[value="en-US-mock-1"]').waitFor({ state: 'attached' });
     await page.waitForFunction(() => (window as any).__ttsDemo?.support);
     return page;
@@ -91,15 +95,16 @@ describe('Demo page in Chromium', () => {
   it('should play each of the six formats live, well before the stream ends', async () => {
     const page = await open(gw.baseUrl);
     try {
-      const expected = {
-        pcm16: 'worklet',
-        mulaw: 'worklet',
-        alaw: 'worklet',
-        wav: 'worklet',
-        mp3: 'webcodecs',
-        opus: 'webcodecs',
+      // Player kind, and what ffprobe must find in the downloaded file.
+      const expected: Record<string, { player: string; codec: string }> = {
+        pcm16: { player: 'worklet', codec: 'pcm_s16le' },
+        mulaw: { player: 'worklet', codec: 'pcm_mulaw' },
+        alaw: { player: 'worklet', codec: 'pcm_alaw' },
+        wav: { player: 'worklet', codec: 'pcm_s16le' },
+        mp3: { player: 'webcodecs', codec: 'mp3' },
+        opus: { player: 'webcodecs', codec: 'opus' },
       };
-      for (const [format, player] of Object.entries(expected)) {
+      for (const [format, { player, codec }] of Object.entries(expected)) {
         await page.selectOption('#format', format);
         await page.fill('#text', SHORT_TEXT);
         await resetProbe(page);
@@ -126,8 +131,21 @@ describe('Demo page in Chromium', () => {
         expect(p.audible[0] - ws.firstMessageAt!).toBeLessThan(1000);
         expect(u.seqGaps).toBe(0);
         expect(ws.closeCode).toBe(1000);
+
+        // The download is a whole file that a player opens: raw formats wrapped as WAV.
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+        const name = download.suggestedFilename();
+        const file = await decodeAudio(
+          readFileSync(await download.path()),
+          name.split('.').pop()!,
+          u.sampleRate,
+        );
+        expect({ format, codec: file.codec, errors: file.errors }).toEqual({ format, codec, errors: '' });
+        expect(file.sampleRate).toBe(format === 'opus' ? 48000 : u.sampleRate);
+        expect(file.duration).toBeGreaterThan(2.6);
+        expect(file.duration).toBeLessThan(3.3);
+        expect(name).toMatch(format === 'mp3' ? /\.mp3$/ : format === 'opus' ? /\.opus$/ : /\.wav$/);
       }
-      expect(await page.textContent('#download')).toMatch(/Download OPUS/);
     } finally {
       await page.close();
     }
@@ -279,6 +297,15 @@ describe('Demo page in Chromium', () => {
     try {
       expect(await page.getAttribute('a:text("API docs")', 'href')).toBe('/docs');
       expect(await page.getAttribute('a:text("Metrics")', 'href')).toBe('/metrics');
+      // The real voices come first and are grouped by language; the filter narrows them.
+      await page.reload();
+      await page.locator('#voice option[value="en-us"]').waitFor({ state: 'attached' });
+      expect(await page.inputValue('#provider')).toBe('espeak');
+      await page.selectOption('#language', '');
+      expect(await page.locator('#voice optgroup').count()).toBeGreaterThan(50);
+      await page.getByLabel('Filter by name').fill('German');
+      expect(await page.locator('#voice option').count()).toBeLessThan(5);
+      await page.selectOption('#provider', 'mock_tone');
       // Keyboard only: Ctrl+Enter in the text speaks.
       await page.focus('#text');
       await page.fill('#text', 'Keys.');

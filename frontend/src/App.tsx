@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useReducer, useState } from 'react';
 import { GatewayApi } from './api/http';
 import type { SessionRequest } from './api/types';
+import type { AudioFile } from './audio/download';
 import { FORMAT_INFO } from './audio/formats';
 import type { PlayerKind } from './audio/player';
 import { GatewayPanel } from './components/GatewayPanel';
@@ -15,6 +16,7 @@ import { useGatewayMetrics } from './hooks/useGatewayMetrics';
 import { usePlaybackSupport } from './hooks/usePlaybackSupport';
 import { useSpeaker } from './hooks/useSpeaker';
 import { INITIAL_SETTINGS, settingsReducer, type SpeakSettings } from './session/settings';
+import type { UtteranceSnapshot } from './session/utterance';
 
 const PLAYER_KINDS: readonly PlayerKind[] = ['worklet', 'webcodecs', 'mse', 'file'];
 
@@ -43,6 +45,38 @@ function saveFile(data: Uint8Array<ArrayBuffer>, mime: string, name: string): vo
   a.download = name;
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** The Download button: what it saves, or why there is nothing to save yet. */
+function downloadButton(u: UtteranceSnapshot | null, file: () => AudioFile | null) {
+  if (!u)
+    return {
+      label: 'Download',
+      onClick: null,
+      note: 'Download saves the whole utterance once it has streamed.',
+    };
+  const info = FORMAT_INFO[u.request.target_format].file;
+  const label = `Download ${info.extension.toUpperCase()}${u.canDownload ? ` (${bytes(u.bytes)})` : ''}`;
+  if (!u.canDownload) {
+    const running = ['creating', 'connecting', 'receiving'].includes(u.stream);
+    return {
+      label,
+      onClick: null,
+      note: running
+        ? 'Download is ready when the stream ends.'
+        : 'Nothing to save: the stream did not complete.',
+    };
+  }
+  return {
+    label,
+    note: `The whole utterance${info.note ? `, ${info.note}` : ''}.`,
+    onClick: () => {
+      const f = file();
+      if (!f) return;
+      const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
+      saveFile(f.bytes, f.mime, `tts-${u.request.voice ?? 'voice'}-${stamp}.${f.extension}`);
+    },
+  };
 }
 
 export function App() {
@@ -112,19 +146,7 @@ export function App() {
     });
   }, [u]);
 
-  const fileInfo = u ? FORMAT_INFO[u.request.target_format].file : null;
-  const download =
-    u?.canDownload && fileInfo && speaker.utterance
-      ? {
-          label: `Download ${fileInfo.extension.toUpperCase()} (${bytes(u.bytes)})`,
-          onClick: () => {
-            const file = speaker.utterance?.file();
-            if (!file) return;
-            const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
-            saveFile(file.bytes, file.mime, `tts-${u.request.voice ?? 'voice'}-${stamp}.${file.extension}`);
-          },
-        }
-      : null;
+  const download = downloadButton(u, () => speaker.utterance?.file() ?? null);
 
   return (
     <>
@@ -148,7 +170,7 @@ export function App() {
             />
             <details className="options">
               <summary>Options</summary>
-              <div className="grid">
+              <form className="grid" onSubmit={(e) => e.preventDefault()}>
                 <div className="field">
                   <label htmlFor="prebuffer">Jitter buffer</label>
                   <select
@@ -181,7 +203,7 @@ export function App() {
                     Only if this gateway requires keys; sent as a Bearer token, kept in this tab only.
                   </p>
                 </div>
-              </div>
+              </form>
             </details>
           </section>
           <NowPlaying snapshot={u} analyser={speaker.utterance?.analyser ?? null} />

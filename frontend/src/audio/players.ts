@@ -20,7 +20,7 @@ export const NO_SUPPORT: PlaybackSupport = {
 };
 
 export async function detectPlaybackSupport(): Promise<PlaybackSupport> {
-  const worklet = typeof AudioWorkletNode === 'function' && typeof AudioContext === 'function';
+  const { worklet, mseMp3 } = guessPlaybackSupport();
   const decodes = async (config: AudioDecoderConfig) => {
     if (typeof AudioDecoder !== 'function') return false;
     try {
@@ -33,8 +33,18 @@ export async function detectPlaybackSupport(): Promise<PlaybackSupport> {
     decodes({ codec: 'mp3', sampleRate: 24000, numberOfChannels: 1 }),
     decodes({ codec: 'opus', sampleRate: 48000, numberOfChannels: 1 }),
   ]);
-  const mseMp3 = typeof MediaSource === 'function' && MediaSource.isTypeSupported('audio/mpeg');
   return { worklet, webcodecs: { mp3: worklet && mp3, opus: worklet && opus }, mseMp3 };
+}
+
+/**
+ * What can be told without waiting (for a Speak before `detectPlaybackSupport` has answered): WebCodecs is
+ * assumed to decode both codecs when it exists.
+ */
+export function guessPlaybackSupport(): PlaybackSupport {
+  const worklet = typeof AudioWorkletNode === 'function' && typeof AudioContext === 'function';
+  const webcodecs = worklet && typeof AudioDecoder === 'function';
+  const mseMp3 = typeof MediaSource === 'function' && MediaSource.isTypeSupported('audio/mpeg');
+  return { worklet, webcodecs: { mp3: webcodecs, opus: webcodecs }, mseMp3 };
 }
 
 /**

@@ -24,7 +24,9 @@ export function Sparkline({ series, capacity, label, minMax = 1, steps = false }
     minMax,
     ...series.flatMap((s) => s.values.filter((v): v is number => v !== null && Number.isFinite(v))),
   );
-  const x = (i: number, n: number) => ((capacity - n + i) / Math.max(1, capacity - 1)) * W;
+  // The newest point is at the right; until the chart fills, a few points still span a useful width.
+  const span = Math.min(capacity, Math.max(15, ...series.map((s) => s.values.length)));
+  const x = (i: number, n: number) => ((span - n + i) / Math.max(1, span - 1)) * W;
   const y = (v: number) => H - 2 - (v / max) * (H - 4);
   return (
     <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" className="spark" aria-hidden="true">

@@ -2,9 +2,10 @@ import { useId, useMemo, useState, type FormEvent, type KeyboardEvent } from 're
 import { FORMATS, isAudioFormat, type VoiceCatalog } from '../api/types';
 import { FORMAT_INFO, formatRate } from '../audio/formats';
 import type { PlayerKind } from '../audio/player';
-import { choosePlayer, describePlayer, type PlaybackSupport } from '../audio/players';
+import { choosePlayer, describePlayer, guessPlaybackSupport, type PlaybackSupport } from '../audio/players';
 import {
   TEXT_SAMPLES,
+  baseLanguage,
   formatsOf,
   isUp,
   languageName,
@@ -31,7 +32,8 @@ interface SpeakFormProps {
   active: boolean;
   onSpeak(): void;
   onStop(): void;
-  download: { label: string; onClick(): void } | null;
+  /** The Download button: enabled with `onClick`, else `note` says why not. */
+  download: { label: string; onClick: (() => void) | null; note: string };
 }
 
 export function SpeakForm(props: SpeakFormProps) {
@@ -58,8 +60,15 @@ export function SpeakForm(props: SpeakFormProps) {
   const voice = cat.voices.find((v) => v.id === s.voice && v.provider === s.provider);
   const voiceFormats = formatsOf(voice);
   const down = providers.filter((p) => !isUp(p));
-  const player = support ? choosePlayer(s.format, support, props.preferredPlayer) : null;
+  const player = choosePlayer(s.format, support ?? guessPlaybackSupport(), props.preferredPlayer);
   const selectedInList = voices.some((v) => v.id === s.voice);
+  const provider = providers.find((p) => p.id === s.provider);
+  // A sample in a language the provider lacks is read by the current voice: say so.
+  const sample = TEXT_SAMPLES.find((t) => t.text === s.text);
+  const sampleNote =
+    sample && voice && baseLanguage(voice.language) !== sample.language
+      ? `${provider?.name ?? s.provider} has no ${languageName(sample.language)} voice; ${voice.name} reads it.`
+      : null;
 
   const needsText = s.text.trim().length === 0;
   const canSpeak = !needsText && !!catalog && !!s.provider && (!!s.voice || cat.voices.length === 0);
@@ -126,7 +135,7 @@ export function SpeakForm(props: SpeakFormProps) {
         spellCheck={false}
       />
       <p className="hint" id="text-hint">
-        {[...s.text].length} characters
+        {[...s.text].length} characters{sampleNote && <span className="note"> · {sampleNote}</span>}
       </p>
 
       <div className="grid">
@@ -302,12 +311,21 @@ export function SpeakForm(props: SpeakFormProps) {
         <button id="stop" type="button" onClick={props.onStop} disabled={!props.active}>
           Stop
         </button>
-        <button id="download" type="button" onClick={props.download?.onClick} disabled={!props.download}>
-          {props.download?.label ?? 'Download'}
+        <button
+          id="download"
+          type="button"
+          onClick={props.download.onClick ?? undefined}
+          disabled={!props.download.onClick}
+          aria-describedby="download-hint"
+        >
+          {props.download.label}
         </button>
       </div>
       <p className="hint" id="speak-hint">
         {speakHint}
+      </p>
+      <p className="hint" id="download-hint">
+        {props.download.note}
       </p>
     </form>
   );

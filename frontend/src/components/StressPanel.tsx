@@ -3,7 +3,7 @@ import type { GatewayApi } from '../api/http';
 import { TtsStream } from '../api/stream';
 import type { SessionRequest } from '../api/types';
 import { resolveWsUrl } from '../api/url';
-import { choosePlayer, createPlayer, type PlaybackSupport } from '../audio/players';
+import { choosePlayer, createPlayer, guessPlaybackSupport, type PlaybackSupport } from '../audio/players';
 import { publish } from '../debug';
 import { StressRunner, type StressReport } from '../stress/stress-runner';
 import { bytes, ms } from './format';
@@ -41,7 +41,7 @@ export function StressPanel({ api, request, support, prebufferMs, onStart }: Str
     if (!request || !valid) return;
     onStart();
     runner.current?.stop();
-    const kind = playOne && support ? choosePlayer(request.target_format, support) : null;
+    const kind = playOne ? choosePlayer(request.target_format, support ?? guessPlaybackSupport()) : null;
     // Made now, inside the click, so the one session that is heard may play.
     const player = kind
       ? createPlayer(kind, request.target_format, {

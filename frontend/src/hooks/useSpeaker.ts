@@ -4,7 +4,7 @@ import { TtsStream } from '../api/stream';
 import type { SessionRequest } from '../api/types';
 import { resolveWsUrl } from '../api/url';
 import type { PlayerKind } from '../audio/player';
-import { choosePlayer, createPlayer, type PlaybackSupport } from '../audio/players';
+import { choosePlayer, createPlayer, guessPlaybackSupport, type PlaybackSupport } from '../audio/players';
 import { Utterance, type UtteranceSnapshot } from '../session/utterance';
 
 export interface Speaker {
@@ -33,7 +33,11 @@ export function useSpeaker(
     (request: SessionRequest) => {
       current.current?.stop();
       // The player (and its AudioContext) is made here, inside the click, so autoplay rules allow it.
-      const kind = support ? choosePlayer(request.target_format, support, options.preferredPlayer) : null;
+      const kind = choosePlayer(
+        request.target_format,
+        support ?? guessPlaybackSupport(),
+        options.preferredPlayer,
+      );
       const sampleRate = request.sample_rate_hz ?? 24000;
       const player = kind
         ? createPlayer(kind, request.target_format, { sampleRate, prebufferMs: options.prebufferMs })
