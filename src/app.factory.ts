@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { AppModule } from './app.module';
 import { appConfig, limitsConfig, type GatewayConfig } from './config/configuration';
 import { validateEnv } from './config/env.validation';
+import { registerJsonBodyParser } from './common/http/json-body';
+import { QuietNestLogger } from './common/quiet-nest-logger';
+import { countHttpRequests } from './metrics/http-metrics';
+import { ASYNCAPI_DOCUMENT } from './streaming/asyncapi';
 import { StreamWsAdapter } from './streaming/stream-ws.adapter';
 
 export const FRONTEND_DIST = join(__dirname, '..', 'frontend', 'dist');
@@ -35,13 +39,20 @@ export async function createApp(): Promise<NestFastifyApplication> {
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(), adapter, {
     bufferLogs: true,
-    // Let start-up errors (bad provider settings) reach the caller instead of exiting inside Nest.
+    // Let start-up errors (bad provider settings) reach the caller instead of exiting inside Nest, and
+    // without Nest's own stack trace before our message.
     abortOnError: false,
+    logger: false,
+    // Our own JSON-only parser below (Nest would add urlencoded).
+    bodyParser: false,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(new QuietNestLogger(app.get(Logger)));
   const config = app.get(ConfigService<GatewayConfig, true>);
-  const { corsOrigins } = config.getOrThrow('app', { infer: true });
+  const { corsOrigins, publicBaseUrl } = config.getOrThrow('app', { infer: true });
   const streaming = config.getOrThrow('streaming', { infer: true });
+  const fastify = app.getHttpAdapter().getInstance();
+  registerJsonBodyParser(fastify);
+  countHttpRequests(app);
 
   if (corsOrigins.length > 0) {
     app.enableCors({
@@ -50,24 +61,42 @@ export async function createApp(): Promise<NestFastifyApplication> {
     });
   }
   app.useWebSocketAdapter(
-    new StreamWsAdapter(app, { maxPayloadBytes: streaming.maxPayloadBytes, allowedOrigins: corsOrigins }),
+    new StreamWsAdapter(app, {
+      maxPayloadBytes: streaming.maxPayloadBytes,
+      allowedOrigins: corsOrigins,
+      publicOrigin: publicBaseUrl ? new URL(publicBaseUrl).origin : undefined,
+    }),
   );
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('TTS gateway')
-      .setDescription(
-        'Create a session over REST, then receive the speech over `WS /v1/tts/stream/{session_id}` ' +
-          '(JSON frames `{"type":"audio","seq":N,"data":"<base64>"}` then `{"type":"eos"}`; `?binary=1` for raw binary audio frames).',
-      )
-      .setVersion('1')
-      .build(),
-  );
+  const document = SwaggerModule.createDocument(app, openApiConfig(publicBaseUrl), {
+    operationIdFactory: (_controller, method) => method,
+  });
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  fastify.get('/docs/asyncapi.json', (_req, reply) => {
+    void reply.type('application/json').send(ASYNCAPI_DOCUMENT);
+  });
 
   await serveFrontend(app);
   return app;
+}
+
+function openApiConfig(publicBaseUrl: string | undefined) {
+  const builder = new DocumentBuilder()
+    .setTitle('TTS gateway')
+    .setDescription(
+      'Create a session over REST, then receive the speech over `WS /v1/tts/stream/{session_id}` ' +
+        '(JSON frames `{"type":"audio","seq":N,"data":"<base64>"}` then `{"type":"eos"}`; `?binary=1` for raw binary audio frames; `?from_seq=N` to resume). ' +
+        'Voice agents stream text in over `WS /v1/tts/live`. Both WebSocket protocols are described in the AsyncAPI document at [/docs/asyncapi.json](/docs/asyncapi.json). ' +
+        'Also OpenAI-compatible: `POST /v1/audio/speech`, `GET /v1/models`, `GET /v1/audio/voices`.',
+    )
+    .setVersion('1')
+    .addServer(publicBaseUrl ?? '/', publicBaseUrl ? 'This gateway' : 'The gateway serving this page')
+    .addTag('sessions', 'Create, inspect, cancel sessions; fetch the whole file')
+    .addTag('voices', 'Voice catalog')
+    .addTag('providers', 'Engines and their health')
+    .addTag('openai-compatible', "OpenAI's speech API")
+    .addTag('operations', 'Probes and metrics');
+  return builder.build();
 }
 
 async function serveFrontend(app: NestFastifyApplication): Promise<void> {

@@ -10,6 +10,7 @@ import {
   appConfig,
   limitsConfig,
   providersConfig,
+  resilienceConfig,
   streamingConfig,
   type GatewayConfig,
 } from './config/configuration';
@@ -20,7 +21,7 @@ import { ProvidersModule } from './providers/providers.module';
 import { SessionsModule } from './sessions/sessions.module';
 import { SpeechModule } from './speech/speech.module';
 import { StreamingModule } from './streaming/streaming.module';
-import { TtsModule } from './streaming/tts.module';
+import { SynthesisModule } from './synthesis/synthesis.module';
 import { TranscodeModule } from './transcode/transcode.module';
 import { VoicesModule } from './voices/voices.module';
 
@@ -39,7 +40,7 @@ export class AppModule {
           isGlobal: true,
           ignoreEnvFile: true,
           validate: validateEnv,
-          load: [appConfig, limitsConfig, streamingConfig, providersConfig],
+          load: [appConfig, limitsConfig, streamingConfig, providersConfig, resilienceConfig],
         }),
         LoggerModule.forRootAsync({
           inject: [ConfigService],
@@ -80,7 +81,7 @@ export class AppModule {
         HealthModule,
         ProvidersModule,
         TranscodeModule,
-        TtsModule,
+        SynthesisModule,
         VoicesModule,
         SessionsModule,
         StreamingModule,

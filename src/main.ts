@@ -1,41 +1,68 @@
 import { ConfigService } from '@nestjs/config';
+import { PinoLogger } from 'nestjs-pino';
 import { createApp } from './app.factory';
 import type { GatewayConfig } from './config/configuration';
+import { ShutdownState } from './health/shutdown.state';
+import { ProviderRegistry } from './providers/provider.registry';
+import { SessionStreams } from './sessions/session-streams';
 
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Time for app.close() after the drain (sockets, codec threads, child processes). */
+const CLOSE_MARGIN_MS = 10_000;
 
 async function bootstrap(): Promise<void> {
   const app = await createApp();
-  const { port, host, redisUrl } = app
-    .get(ConfigService<GatewayConfig, true>)
-    .getOrThrow('app', { infer: true });
-  if (redisUrl) {
-    app
-      .getHttpAdapter()
-      .getInstance()
-      .log.warn('REDIS_URL is set, but this version keeps sessions and limits in process; run one replica');
-  }
+  const config = app.get(ConfigService<GatewayConfig, true>);
+  const { port, host, shutdownDrainSeconds } = config.getOrThrow('app', { infer: true });
   await app.listen(port, host);
+  const log = await app.resolve(PinoLogger);
+  log.setContext('Gateway');
+  await logStartup(
+    app.get(ProviderRegistry),
+    `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`,
+    log,
+  );
 
-  // Our own signal handling instead of enableShutdownHooks (which re-raises the signal, so the process ends
-  // "killed" rather than with exit code 0): close runs the shutdown hooks (readiness 503, streams end with
-  // `shutting_down`), then exit cleanly; a close that hangs is cut short well inside Kubernetes' 30 s grace.
+  // Graceful drain (our own signal handling instead of enableShutdownHooks, which re-raises the signal so
+  // the process ends "killed" rather than with exit code 0): readiness turns 503 and new sessions get
+  // `shutting_down` at once, while the HTTP server keeps answering; running streams may finish for
+  // SHUTDOWN_DRAIN_SECONDS; what still runs then ends with `shutting_down` (4503); then the app closes and
+  // the process exits 0. A close that hangs is cut short.
   const shutdown = (signal: NodeJS.Signals) => {
-    const force = setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
-    app.getHttpAdapter().getInstance().log.info({ signal }, 'shutting down');
-    app.close().then(
-      () => {
-        clearTimeout(force);
-        process.exit(0);
-      },
-      (error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
+    const force = setTimeout(() => process.exit(1), shutdownDrainSeconds * 1000 + CLOSE_MARGIN_MS).unref();
+    const streams = app.get(SessionStreams);
+    log.info({ signal, runningStreams: streams.size, drainSeconds: shutdownDrainSeconds }, 'draining');
+    app.get(ShutdownState).beginDrain();
+    streams
+      .drain(performance.now() + shutdownDrainSeconds * 1000)
+      .then(() => app.close())
+      .then(
+        () => {
+          clearTimeout(force);
+          process.exit(0);
+        },
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+}
+
+/** One line that says where the gateway listens and which providers it serves, with their state. */
+async function logStartup(registry: ProviderRegistry, url: string, log: PinoLogger): Promise<void> {
+  const providers = await Promise.all(
+    registry.ids().map(async (id) => {
+      const health = await registry.checkHealth(id);
+      return health.up ? `${id} (up)` : `${id} (down: ${health.reason ?? 'unknown'})`;
+    }),
+  );
+  const defaultProvider = await registry.defaultProviderId();
+  log.info(
+    { url, providers: registry.ids(), defaultProvider },
+    `TTS gateway listening on ${url}; providers: ${providers.join(', ')}; default ${defaultProvider}; demo at ${url}/, docs at ${url}/docs`,
+  );
 }
 
 bootstrap().catch((error: unknown) => {

@@ -52,9 +52,11 @@ describe('Operations routes', () => {
     }
     expect(text).toMatch(/^tts_sessions_total\{provider="mock_tone",format="pcm16"\} [1-9]/m);
     expect(text).toMatch(
-      new RegExp(`^tts_stream_bytes_total\\{format="pcm16"\\} ${stream.bytes.length}$`, 'm'),
+      new RegExp(`^tts_stream_bytes_total\\{format="pcm16",route="stream"\\} ${stream.bytes.length}$`, 'm'),
     );
-    expect(text).toMatch(/^tts_time_to_first_audio_seconds_count\{provider="mock_tone",format="pcm16"\} 1$/m);
+    expect(text).toMatch(
+      /^tts_time_to_first_audio_seconds_count\{provider="mock_tone",format="pcm16",route="stream"\} 1$/m,
+    );
     expect(text).toMatch(/^tts_provider_requests_total\{provider="mock_tone",outcome="success"\} 1$/m);
     expect(text).toMatch(/^tts_provider_circuit_state\{provider="mock_tone"\} 0$/m);
     // No session ids in labels.

@@ -22,6 +22,9 @@ export const appConfig = registerAs('app', () => ({
   trustProxy: parseTrustProxy(process.env.TRUST_PROXY),
   bodyLimitBytes: int(process.env.BODY_LIMIT_BYTES, 64 * 1024),
   redisUrl: process.env.REDIS_URL || undefined,
+  publicBaseUrl: parsePublicBaseUrl(process.env.PUBLIC_BASE_URL),
+  /** How long SIGTERM lets running streams finish before ending them with `shutting_down`. */
+  shutdownDrainSeconds: int(process.env.SHUTDOWN_DRAIN_SECONDS, 25),
 }));
 
 export const limitsConfig = registerAs('limits', () => {
@@ -34,6 +37,12 @@ export const limitsConfig = registerAs('limits', () => {
     maxConcurrentStreams: int(process.env.MAX_CONCURRENT_STREAMS, 1000),
     sessionTtlSeconds: int(process.env.SESSION_TTL_SECONDS, 3600),
     maxSessions: int(process.env.MAX_SESSIONS, 100_000),
+    /** Concurrent syntheses (stream, file, speech) one client may run. */
+    maxStreamsPerClient: int(process.env.MAX_STREAMS_PER_CLIENT, 20),
+    /** Sessions one client may keep at once (pending or retained). */
+    maxSessionsPerClient: int(process.env.MAX_SESSIONS_PER_CLIENT, 1000),
+    /** Longest audio one request may produce, at any speed (slow speech of a long text is long). */
+    maxAudioSeconds: int(process.env.MAX_AUDIO_SECONDS, 1800),
   };
 });
 
@@ -42,9 +51,58 @@ export const streamingConfig = registerAs('streaming', () => ({
   pingIntervalMs: int(process.env.WS_PING_INTERVAL_MS, 15000),
   sendHighWaterBytes: int(process.env.WS_SEND_HIGH_WATER_BYTES, 256 * 1024),
   stallTimeoutMs: int(process.env.WS_STALL_TIMEOUT_MS, 10000),
-  firstAudioTimeoutMs: int(process.env.PROVIDER_FIRST_AUDIO_TIMEOUT_MS, 20000),
-  idleTimeoutMs: int(process.env.PROVIDER_IDLE_TIMEOUT_MS, 15000),
+  /** How long an HTTP response body may sit unread before the request is dropped. */
+  httpStallTimeoutMs: int(process.env.HTTP_STALL_TIMEOUT_MS, int(process.env.WS_STALL_TIMEOUT_MS, 10000)),
+  /** Client messages per second a socket may send (sustained, burst 2×) before `policy_violation`. */
+  clientMessagesPerSecond: int(process.env.WS_CLIENT_MESSAGES_PER_SECOND, 50),
+  resumeWindowSeconds: int(process.env.RESUME_WINDOW_SECONDS, 60),
+  resumeBufferBytes: int(process.env.RESUME_BUFFER_BYTES, 8 * 1024 * 1024),
 }));
+
+/** One provider's resilience policy: timeouts, retries, breaker and bulkhead. */
+export interface ProviderPolicy {
+  firstAudioTimeoutMs: number;
+  idleTimeoutMs: number;
+  retries: number;
+  retryBackoffMs: number;
+  /** An upstream 429 asking to wait at most this long is waited out; longer fails over. */
+  retryAfterMaxWaitMs: number;
+  breakerThreshold: number;
+  halfOpenMs: number;
+  /** Concurrent requests to the engine (bulkhead); undefined = unbounded. */
+  concurrency: number | undefined;
+  /** Requests waiting for a slot beyond `concurrency`; past it `provider_busy`. */
+  queue: number;
+}
+
+/** Engines that serve one request at a time unless told otherwise. */
+const SERIAL_ENGINES: readonly ProviderId[] = ['coqui'];
+
+export const resilienceConfig = registerAs('resilience', () => {
+  const env = (id: ProviderId, setting: string) =>
+    process.env[`PROVIDER_${id.toUpperCase()}_${setting}`] || process.env[`PROVIDER_${setting}`];
+  const policyOf = (id: ProviderId): ProviderPolicy => {
+    const concurrency = env(id, 'CONCURRENCY');
+    return {
+      firstAudioTimeoutMs: int(env(id, 'FIRST_AUDIO_TIMEOUT_MS'), 20000),
+      idleTimeoutMs: int(env(id, 'IDLE_TIMEOUT_MS'), 15000),
+      retries: int(env(id, 'RETRIES'), 1),
+      retryBackoffMs: int(env(id, 'RETRY_BACKOFF_MS'), 200),
+      retryAfterMaxWaitMs: int(env(id, 'RETRY_AFTER_MAX_WAIT_MS'), 3000),
+      breakerThreshold: int(env(id, 'BREAKER_THRESHOLD'), 5),
+      halfOpenMs: int(env(id, 'HALF_OPEN_MS'), 10000),
+      concurrency: concurrency ? Number(concurrency) : SERIAL_ENGINES.includes(id) ? 1 : undefined,
+      queue: int(env(id, 'QUEUE'), 64),
+    };
+  };
+  return {
+    policies: Object.fromEntries(PROVIDER_IDS.map((id) => [id, policyOf(id)])) as Record<
+      ProviderId,
+      ProviderPolicy
+    >,
+    defaultFallbacks: list(process.env.DEFAULT_FALLBACK_PROVIDERS) as ProviderId[],
+  };
+});
 
 export const providersConfig = registerAs('providers', () => {
   const enabled = list(process.env.PROVIDERS) as ProviderId[];
@@ -68,12 +126,21 @@ export type AppConfig = ReturnType<typeof appConfig>;
 export type LimitsConfig = ReturnType<typeof limitsConfig>;
 export type StreamingConfig = ReturnType<typeof streamingConfig>;
 export type ProvidersConfig = ReturnType<typeof providersConfig>;
+export type ResilienceConfig = ReturnType<typeof resilienceConfig>;
 
 export interface GatewayConfig {
   app: AppConfig;
   limits: LimitsConfig;
   streaming: StreamingConfig;
   providers: ProvidersConfig;
+  resilience: ResilienceConfig;
+}
+
+/** `https://tts.example.com/base/` → `https://tts.example.com/base` (origin plus path, no trailing slash). */
+function parsePublicBaseUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const url = new URL(value);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 function parseTrustProxy(value: string | undefined): boolean | number | string[] {

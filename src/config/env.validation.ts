@@ -97,17 +97,87 @@ export class EnvironmentVariables {
   @Transform(emptyToUndefined)
   @IsUrl({ require_tld: false, protocols: ['redis', 'rediss'] })
   REDIS_URL?: string;
+
+  /** Public origin clients reach the gateway at (`https://tts.example.com`): absolute URLs and the WS Origin check. */
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  PUBLIC_BASE_URL?: string;
+
+  // Per-client fairness and bounds on work per request.
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) MAX_STREAMS_PER_CLIENT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000000) MAX_SESSIONS_PER_CLIENT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(86400) MAX_AUDIO_SECONDS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(600000) HTTP_STALL_TIMEOUT_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10000) WS_CLIENT_MESSAGES_PER_SECOND?: number;
+
+  // Resilience (CONTRACT.md "Resilience").
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86400) RESUME_WINDOW_SECONDS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1073741824) RESUME_BUFFER_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(3600) SHUTDOWN_DRAIN_SECONDS?: number;
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(PROVIDER_LIST, {
+    message: `DEFAULT_FALLBACK_PROVIDERS must be a comma list of: ${PROVIDER_IDS.join(', ')}`,
+  })
+  DEFAULT_FALLBACK_PROVIDERS?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(10) PROVIDER_RETRIES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(60000) PROVIDER_RETRY_BACKOFF_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(600000) PROVIDER_RETRY_AFTER_MAX_WAIT_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1000) PROVIDER_BREAKER_THRESHOLD?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(3600000) PROVIDER_HALF_OPEN_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) PROVIDER_CONCURRENCY?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(100000) PROVIDER_QUEUE?: number;
+}
+
+/**
+ * Per-provider overrides of the PROVIDER_* policy: `PROVIDER_<ID>_<SETTING>` (e.g. PROVIDER_COQUI_CONCURRENCY,
+ * PROVIDER_OPENAI_FIRST_AUDIO_TIMEOUT_MS). Their names depend on the provider list, so they are checked here
+ * rather than as decorated properties; each follows the rule of its global counterpart.
+ */
+export const PROVIDER_POLICY_SETTINGS: Readonly<Record<string, readonly [number, number]>> = {
+  FIRST_AUDIO_TIMEOUT_MS: [100, 600000],
+  IDLE_TIMEOUT_MS: [100, 600000],
+  RETRIES: [0, 10],
+  RETRY_BACKOFF_MS: [1, 60000],
+  RETRY_AFTER_MAX_WAIT_MS: [0, 600000],
+  BREAKER_THRESHOLD: [1, 1000],
+  HALF_OPEN_MS: [100, 3600000],
+  CONCURRENCY: [1, 100000],
+  QUEUE: [0, 100000],
+};
+
+function providerPolicyProblems(config: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(config)) {
+    const match =
+      /^PROVIDER_([A-Z_]+?)_(FIRST_AUDIO_TIMEOUT_MS|IDLE_TIMEOUT_MS|RETRIES|RETRY_BACKOFF_MS|RETRY_AFTER_MAX_WAIT_MS|BREAKER_THRESHOLD|HALF_OPEN_MS|CONCURRENCY|QUEUE)$/.exec(
+        name,
+      );
+    if (!match || value === undefined || value === '') continue;
+    const id = match[1].toLowerCase();
+    if (!(PROVIDER_IDS as readonly string[]).includes(id)) {
+      problems.push(
+        `  ${name}=${JSON.stringify(value)}: no provider "${id}" (providers: ${PROVIDER_IDS.join(', ')})`,
+      );
+      continue;
+    }
+    const [min, max] = PROVIDER_POLICY_SETTINGS[match[2]];
+    const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max)
+      problems.push(`  ${name}=${JSON.stringify(value)}: must be an integer from ${min} to ${max}`);
+  }
+  return problems;
 }
 
 export function validateEnv(config: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, config, { enableImplicitConversion: false });
   const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false });
-  if (errors.length > 0) {
-    const lines = errors.map((e) => {
-      const rules = Object.values(e.constraints ?? {}).join('; ');
-      return `  ${e.property}=${JSON.stringify(config[e.property])}: ${rules}`;
-    });
-    throw new Error(`Invalid environment configuration:\n${lines.join('\n')}`);
-  }
+  const lines = errors.map((e) => {
+    const rules = Object.values(e.constraints ?? {}).join('; ');
+    return `  ${e.property}=${JSON.stringify(config[e.property])}: ${rules}`;
+  });
+  lines.push(...providerPolicyProblems(config));
+  if (lines.length > 0) throw new Error(`Invalid environment configuration:\n${lines.join('\n')}`);
   return env;
 }

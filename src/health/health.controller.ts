@@ -7,6 +7,7 @@ import {
   type HealthCheckResult,
 } from '@nestjs/terminus';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { ProviderResilienceService } from '../synthesis/provider-resilience.service';
 import { ShutdownState } from './shutdown.state';
 
 /**
@@ -22,6 +23,7 @@ export class HealthController {
     private readonly indicator: HealthIndicatorService,
     private readonly registry: ProviderRegistry,
     private readonly shutdown: ShutdownState,
+    private readonly resilience: ProviderResilienceService,
   ) {}
 
   @Get('healthz')
@@ -51,7 +53,17 @@ export class HealthController {
           this.registry.ids().map(async (id) => [id, await this.registry.checkHealth(id)] as const),
         );
         const details = Object.fromEntries(
-          entries.map(([id, h]) => [id, h.up ? { status: 'up' } : { status: 'down', reason: h.reason }]),
+          entries.map(([id, h]) => {
+            const load = this.resilience.load(id);
+            const circuit = {
+              circuit: load.circuit,
+              ...(load.retryAfterSeconds !== undefined ? { retry_after_s: load.retryAfterSeconds } : {}),
+            };
+            return [
+              id,
+              h.up ? { status: 'up', ...circuit } : { status: 'down', reason: h.reason, ...circuit },
+            ];
+          }),
         );
         return this.indicator.check('providers').up(details);
       },

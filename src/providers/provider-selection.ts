@@ -21,7 +21,16 @@ export function enabledProviderIds(config: ProvidersConfig): ProviderId[] {
     }
   };
 
-  if (!config.enabled) return PROVIDER_IDS.filter((id) => configured(id) === undefined);
+  if (!config.enabled) {
+    const defaults = PROVIDER_IDS.filter((id) => configured(id) === undefined);
+    const wanted = config.defaultProvider;
+    if (wanted && !defaults.includes(wanted)) {
+      throw new Error(
+        `Invalid provider configuration: DEFAULT_PROVIDER "${wanted}" cannot be used because ${configured(wanted) ?? 'it is not enabled'}`,
+      );
+    }
+    return defaults;
+  }
 
   const problems = config.enabled
     .map((id) => [id, configured(id)] as const)

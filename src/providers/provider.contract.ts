@@ -76,23 +76,49 @@ export interface TtsProvider {
   synthesize(request: SynthesisRequest, signal: AbortSignal): AsyncIterable<AudioChunk>;
 }
 
+/**
+ * How an engine failed, for the circuit breaker: `transport` (unreachable, refused, reset before an answer)
+ * never depends on the input, so it always counts; `response` (5xx, garbage, a stall) might be caused by one
+ * text; `rate_limited` (429) is the engine asking us to slow down and never opens the circuit by itself.
+ */
+export type ProviderFailureKind = 'transport' | 'response' | 'rate_limited';
+
+export interface ProviderErrorOptions {
+  cause?: unknown;
+  kind?: ProviderFailureKind;
+  /** From an upstream `Retry-After`. */
+  retryAfterSeconds?: number;
+  /**
+   * What a client may be told: a category ("answered HTTP 500", "timed out"), never an upstream body, URL,
+   * host or path. The full `message` goes to the log only.
+   */
+  publicReason?: string;
+}
+
 /** Base for failures inside an engine; the orchestration maps them to stable error codes. */
 export class ProviderError extends Error {
+  readonly kind: ProviderFailureKind;
+  readonly retryAfterSeconds: number | undefined;
+  readonly publicReason: string;
+
   constructor(
     readonly providerId: ProviderId,
     message: string,
     /** A retry (or another provider) might succeed: network errors, 5xx, timeouts. */
     readonly retryable = true,
-    options?: { cause?: unknown },
+    options: ProviderErrorOptions = {},
   ) {
-    super(message, options);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ProviderError';
+    this.kind = options.kind ?? 'response';
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.publicReason = options.publicReason ?? 'the engine failed';
   }
 }
 
 export class ProviderTimeoutError extends ProviderError {
-  constructor(providerId: ProviderId, message: string) {
-    super(providerId, message, true);
+  constructor(providerId: ProviderId, message: string, publicReason = 'timed out') {
+    super(providerId, message, true, { publicReason });
     this.name = 'ProviderTimeoutError';
   }
 }
@@ -101,17 +127,28 @@ export class ProviderTimeoutError extends ProviderError {
 export class ProviderUnavailableError extends ProviderError {
   constructor(
     providerId: ProviderId,
-    readonly retryAfterSeconds: number,
+    retryAfterSeconds: number,
+    reason = 'circuit open after repeated failures',
   ) {
-    super(providerId, `provider "${providerId}" is unavailable (circuit open after repeated failures)`, true);
+    const message = `provider "${providerId}" is unavailable (${reason}); retry in ${retryAfterSeconds} s`;
+    super(providerId, message, true, { publicReason: message, retryAfterSeconds });
     this.name = 'ProviderUnavailableError';
+  }
+}
+
+/** The provider is at its concurrency cap and its queue is full (bulkhead). */
+export class ProviderBusyError extends ProviderError {
+  constructor(providerId: ProviderId, concurrency: number, queue: number) {
+    const message = `provider "${providerId}" is busy: ${concurrency} requests running and ${queue} waiting, its limits; retry shortly or choose another provider`;
+    super(providerId, message, true, { publicReason: message, retryAfterSeconds: 1 });
+    this.name = 'ProviderBusyError';
   }
 }
 
 /** The request asked for something this engine cannot do (SSML, word timings, a missing voice ...). */
 export class UnsupportedCapabilityError extends ProviderError {
   constructor(providerId: ProviderId, message: string) {
-    super(providerId, message, false);
+    super(providerId, message, false, { publicReason: message });
     this.name = 'UnsupportedCapabilityError';
   }
 }

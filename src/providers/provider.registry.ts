@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { providersConfig, type ProvidersConfig } from '../config/configuration';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
@@ -12,6 +12,8 @@ const HEALTH_TTL_MS = 5000;
 export class ProviderRegistry {
   private readonly byId: ReadonlyMap<ProviderId, TtsProvider>;
   private readonly health = new Map<ProviderId, { at: number; value: Promise<ProviderHealth> }>();
+  private readonly lastUp = new Map<ProviderId, boolean>();
+  private readonly logger = new Logger(ProviderRegistry.name);
 
   constructor(
     @Inject(TTS_PROVIDERS) providers: TtsProvider[],
@@ -45,13 +47,26 @@ export class ProviderRegistry {
     return provider;
   }
 
-  /** Health, cached for HEALTH_TTL_MS so probes and session creation do not hammer remote engines. */
+  /**
+   * Health, cached for HEALTH_TTL_MS so probes and session creation do not hammer remote engines. The
+   * reason is for the public (readiness, voice list, provider list): engine URLs, hosts and addresses are
+   * replaced, and the full reason goes to the log when the state changes.
+   */
   checkHealth(id: ProviderId): Promise<ProviderHealth> {
     const cached = this.health.get(id);
     if (cached && performance.now() - cached.at < HEALTH_TTL_MS) return cached.value;
     const value = this.get(id)
       .checkHealth(AbortSignal.timeout(3000))
-      .catch((error: unknown): ProviderHealth => ({ up: false, reason: errorMessage(error) }));
+      .catch((error: unknown): ProviderHealth => ({ up: false, reason: errorMessage(error) }))
+      .then((health) => {
+        const wasUp = this.lastUp.get(id);
+        if (wasUp !== health.up) {
+          this.lastUp.set(id, health.up);
+          if (!health.up) this.logger.warn(`provider ${id} is down: ${health.reason ?? 'no reason given'}`);
+          else if (wasUp === false) this.logger.log(`provider ${id} is up again`);
+        }
+        return health.up ? health : { up: false, reason: publicReason(health.reason) };
+      });
     this.health.set(id, { at: performance.now(), value });
     return value;
   }
@@ -73,4 +88,19 @@ export class ProviderRegistry {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A down reason fit for unauthenticated readers: URLs, IP addresses, `host:port` pairs and file paths are
+ * replaced (`connect ECONNREFUSED 10.1.2.3:5002` → `connect ECONNREFUSED (address)`); the log has the original.
+ */
+export function publicReason(reason: string | undefined): string {
+  if (!reason) return 'health check failed';
+  return reason
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s)'"]+/gi, '(url)')
+    .replace(/\[[0-9a-f:.]+\](:\d+)?/gi, '(address)')
+    .replace(/\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b/g, '(address)')
+    .replace(/\b[a-z0-9-]+(\.[a-z0-9-]+)*:\d{2,5}\b/gi, '(address)')
+    .replace(/(^|\s)\/[\w./-]+/g, '$1(path)')
+    .slice(0, 300);
 }

@@ -19,6 +19,13 @@ export interface SentencePipelineOptions {
   speed?: number;
   /** Trim/fade of each segment's edges; `false` passes audio through untouched (still pauses). */
   shaping?: SeamShaperOptions | false;
+  /**
+   * Bytes of PCM one look-ahead segment may hold before its engine call is paused (default 4 MiB, about 90 s
+   * at 24 kHz): look-ahead must not turn a stalled consumer into unbounded memory.
+   */
+  maxBufferedBytes?: number;
+  /** Called when the consumer reaches segment `index` (before its first chunk), for callers that track it. */
+  onSegment?: (index: number) => void;
 }
 
 /**
@@ -35,6 +42,7 @@ export const PAUSE_MS: Readonly<Record<SegmentEnd, number>> = {
 };
 
 export const DEFAULT_LOOK_AHEAD = 2;
+export const DEFAULT_MAX_BUFFERED_BYTES = 4 << 20;
 /** Pauses are emitted in pieces no longer than this, like an engine's chunks. */
 const PAUSE_CHUNK_MS = 100;
 
@@ -59,6 +67,7 @@ export async function* synthesizeSegments(
   const lookAhead = Math.max(0, options.lookAhead ?? DEFAULT_LOOK_AHEAD);
   const speed = options.speed && options.speed > 0 ? options.speed : 1;
   const shaping = options.shaping === undefined ? DEFAULT_SEAM_SHAPER_OPTIONS : options.shaping;
+  const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
 
   const inner = new AbortController();
   const forward = () => inner.abort(signal.reason);
@@ -67,7 +76,7 @@ export async function* synthesizeSegments(
   const settled: Promise<void>[] = [];
   const startUpTo = (last: number) => {
     for (let i = jobs.length; i <= Math.min(last, segments.length - 1); i++) {
-      const job = new SegmentJob(segments[i], i, synthesize, inner.signal);
+      const job = new SegmentJob(segments[i], i, synthesize, inner.signal, maxBufferedBytes);
       jobs.push(job);
       settled.push(job.settled);
     }
@@ -77,6 +86,7 @@ export async function* synthesizeSegments(
     for (let i = 0; i < segments.length; i++) {
       startUpTo(i + lookAhead);
       const job = jobs[i] as SegmentJob;
+      options.onSegment?.(i);
       let shaper: SeamShaper | undefined;
       let producedAt: number | undefined;
       for await (const chunk of job.chunks()) {
@@ -125,11 +135,20 @@ function* silence(samples: number, sampleRate: number): Generator<AudioChunk> {
 class SegmentJob {
   readonly settled: Promise<void>;
   private readonly buffer: AudioChunk[] = [];
+  private bufferedBytes = 0;
   private done = false;
   private failure: { error: unknown } | undefined;
   private wake: (() => void) | undefined;
+  /** Resolves the engine loop when the consumer has taken enough to go on. */
+  private drained: (() => void) | undefined;
 
-  constructor(segment: TextSegment, index: number, synthesize: SegmentSynthesizer, signal: AbortSignal) {
+  constructor(
+    segment: TextSegment,
+    index: number,
+    synthesize: SegmentSynthesizer,
+    signal: AbortSignal,
+    private readonly maxBufferedBytes: number,
+  ) {
     this.settled = this.run(segment, index, synthesize, signal);
   }
 
@@ -137,6 +156,12 @@ class SegmentJob {
     for (;;) {
       const next = this.buffer.shift();
       if (next) {
+        this.bufferedBytes -= next.pcm.byteLength;
+        if (this.drained && this.bufferedBytes <= this.maxBufferedBytes / 2) {
+          const resume = this.drained;
+          this.drained = undefined;
+          resume();
+        }
         yield next;
         continue;
       }
@@ -155,8 +180,19 @@ class SegmentJob {
     try {
       signal.throwIfAborted();
       for await (const chunk of synthesize(segment, index, signal)) {
-        if (chunk.pcm.length > 0) this.buffer.push(chunk);
+        if (chunk.pcm.length > 0) {
+          this.buffer.push(chunk);
+          this.bufferedBytes += chunk.pcm.byteLength;
+        }
         this.notify();
+        if (this.bufferedBytes > this.maxBufferedBytes) {
+          // Backpressure on look-ahead: stop pulling from the engine until the consumer catches up.
+          await new Promise<void>((resolve) => {
+            this.drained = resolve;
+            signal.addEventListener('abort', () => resolve(), { once: true });
+          });
+          signal.throwIfAborted();
+        }
       }
     } catch (error) {
       this.failure = { error };

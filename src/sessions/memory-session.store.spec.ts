@@ -6,6 +6,7 @@ const session = (
   id: string,
   status: SessionStatus = 'pending',
   expiresAt = Date.now() + 60_000,
+  client = 'client-a',
 ): Session => ({
   id,
   status,
@@ -17,6 +18,8 @@ const session = (
   sampleRateHz: 24000,
   speed: 1,
   fallbacks: [],
+  failover: 'before_audio',
+  client,
   createdAt: '',
   updatedAt: '',
   expiresAt,
@@ -29,7 +32,7 @@ describe(MemorySessionStore.name, () => {
   let store: MemorySessionStore;
 
   beforeEach(() => {
-    store = new MemorySessionStore({ maxSessions: 3 } as LimitsConfig);
+    store = new MemorySessionStore({ maxSessions: 3, maxSessionsPerClient: 100 } as LimitsConfig);
   });
 
   afterEach(() => store.onModuleDestroy());
@@ -66,5 +69,38 @@ describe(MemorySessionStore.name, () => {
     await store.insert(session('p4'));
     expect(await store.get('p1')).toBeUndefined();
     expect(await store.size()).toBe(3);
+  });
+
+  it("should never evict another client's pending session to make room", async () => {
+    await store.insert(session('a1', 'pending', undefined, 'alice'));
+    await store.insert(session('a2', 'pending', undefined, 'alice'));
+    await store.insert(session('b1', 'pending', undefined, 'bob'));
+    // Full, and bob has nothing finished or older of his own to give: he is refused, alice keeps hers.
+    await expect(store.insert(session('b2', 'pending', undefined, 'bob'))).resolves.toBeUndefined();
+    expect(await store.get('a1')).toBeDefined();
+    expect(await store.get('a2')).toBeDefined();
+    expect(await store.get('b1')).toBeUndefined();
+    await expect(store.insert(session('c1', 'pending', undefined, 'carol'))).rejects.toMatchObject({
+      code: 'too_many_streams',
+    });
+    expect(await store.get('a1')).toBeDefined();
+    expect(await store.get('b2')).toBeDefined();
+  });
+
+  it('should cap the sessions one client keeps, forgetting its own finished ones first', async () => {
+    const perClient = new MemorySessionStore({ maxSessions: 100, maxSessionsPerClient: 2 } as LimitsConfig);
+    try {
+      await perClient.insert(session('x1', 'completed', undefined, 'x'));
+      await perClient.insert(session('x2', 'pending', undefined, 'x'));
+      await perClient.insert(session('y1', 'pending', undefined, 'y'));
+      await perClient.insert(session('x3', 'pending', undefined, 'x'));
+      expect(await perClient.get('x1')).toBeUndefined();
+      expect(await perClient.get('x2')).toBeDefined();
+      await perClient.insert(session('x4', 'streaming', undefined, 'x'));
+      expect(await perClient.get('x2')).toBeUndefined(); // its own oldest pending, never y1
+      expect(await perClient.get('y1')).toBeDefined();
+    } finally {
+      perClient.onModuleDestroy();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import type { ProviderId } from '../providers/provider.contract';
+import type { FailoverMode } from '../synthesis/synthesis.types';
 import type { StreamFormat } from '../transcode/audio-format';
 
 export const SESSION_STATUSES = ['pending', 'streaming', 'completed', 'failed', 'cancelled'] as const;
@@ -26,6 +27,11 @@ export interface Session {
   sampleRateHz: number;
   speed: number;
   fallbacks: SessionFallback[];
+  failover: FailoverMode;
+  /** Who created it (API key name, else client IP): fairness caps and ownership. Never shown to others. */
+  client: string;
+  /** Set by DELETE: the text is gone and the audio may no longer be served. */
+  purged?: boolean;
   createdAt: string;
   updatedAt: string;
   startedAt?: string;

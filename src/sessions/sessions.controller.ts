@@ -1,25 +1,36 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
-  ApiCreatedResponse,
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
+import {
   ApiOperation,
   ApiParam,
   ApiProduces,
-  ApiServiceUnavailableResponse,
   ApiTags,
-  ApiTooManyRequestsResponse,
+  ApiOkResponse,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
 import { SessionCreationLimit } from '../common/guards/rate-limit.decorator';
-import { requestOrigin } from '../common/request-origin';
-import { TtsService } from '../streaming/tts.service';
-import { concatBytes } from '../transcode/bytes';
+import { watchResponseStall } from '../common/http/response-stall';
+import { ApiErrorResponses } from '../common/openapi/api-errors';
+import { clientOf, publicUrls } from '../common/request-origin';
+import { appConfig, streamingConfig, type AppConfig, type StreamingConfig } from '../config/configuration';
 import { AUDIO_FORMAT_SPECS } from '../transcode/audio-format';
 import { CreateSessionDto } from './dto/create-session.dto';
-import { ErrorResponseDto, SessionDto, SessionFileQueryDto } from './dto/session-response.dto';
+import { SessionDto, SessionFileQueryDto } from './dto/session-response.dto';
+import { SessionFiles } from './session-files';
 import { SessionsService } from './sessions.service';
 
 @ApiTags('sessions')
@@ -27,75 +38,90 @@ import { SessionsService } from './sessions.service';
 export class SessionsController {
   constructor(
     private readonly sessions: SessionsService,
-    private readonly tts: TtsService,
+    private readonly files: SessionFiles,
+    @Inject(appConfig.KEY) private readonly app: AppConfig,
+    @Inject(streamingConfig.KEY) private readonly streaming: StreamingConfig,
   ) {}
 
   @Post()
   @SessionCreationLimit('create_session')
   @ApiOperation({
+    operationId: 'createSession',
     summary: 'Create a synthesis session',
-    description: 'Validates the request and returns the WebSocket URL on which the audio will stream.',
+    description:
+      'Validates the request and returns the WebSocket URL on which the audio will stream (`WS /v1/tts/stream/{session_id}`, described in the AsyncAPI document at /docs/asyncapi.json).',
   })
   @ApiCreatedResponse({ type: SessionDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'A field is invalid; `field` names it.' })
-  @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'Rate limited; see Retry-After.' })
-  @ApiServiceUnavailableResponse({
-    type: ErrorResponseDto,
-    description: 'Provider unavailable; see Retry-After.',
-  })
+  @ApiErrorResponses(400, 401, 413, 415, 429, 503)
   create(@Body() dto: CreateSessionDto, @Req() req: FastifyRequest): Promise<SessionDto> {
-    return this.sessions.create(dto, requestOrigin(req));
+    return this.sessions.create(dto, {
+      client: clientOf(req),
+      urls: publicUrls(req, this.app.publicBaseUrl),
+    });
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'Get a session: request fields, status, counters, error if any' })
+  @ApiOperation({
+    operationId: 'getSession',
+    summary: 'Get a session: request fields, status, counters, error if any',
+  })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiOkResponse({ type: SessionDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @ApiErrorResponses(401, 404)
   async get(@Param('id') id: string, @Req() req: FastifyRequest): Promise<SessionDto> {
-    return this.sessions.toDto(await this.sessions.get(id), requestOrigin(req));
+    return this.sessions.toDto(await this.sessions.get(id), publicUrls(req, this.app.publicBaseUrl));
   }
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Cancel a session and its stream' })
+  @ApiOperation({
+    operationId: 'deleteSession',
+    summary: 'Cancel a session and its stream',
+    description: 'A running stream ends with `cancelled`; the text and any retained audio are purged.',
+  })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiNoContentResponse()
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @ApiNoContentResponse({ description: 'Cancelled (or already finished) and purged.' })
+  @ApiErrorResponses(401, 404)
   async cancel(@Param('id') id: string): Promise<void> {
     await this.sessions.cancel(id);
   }
 
   @Get(':id/file')
+  @SessionCreationLimit('file')
   @ApiOperation({
+    operationId: 'getSessionFile',
     summary: 'The whole utterance as one file',
     description:
-      'Synthesizes the session text again and returns one file of the format (default: the session target_format) with exact container sizes.',
+      "Synthesizes the session text and streams one file of the format (default: the session's target_format) at the session's rate (or `sample_rate_hz`), with exact container sizes.",
   })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiProduces(...new Set(Object.values(AUDIO_FORMAT_SPECS).map((s) => s.contentType)))
   @ApiOkResponse({ description: 'Audio file', schema: { type: 'string', format: 'binary' } })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @ApiErrorResponses(400, 401, 404, 413, 429, 503)
   async file(
     @Param('id') id: string,
     @Query() query: SessionFileQueryDto,
     @Req() req: FastifyRequest,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Buffer> {
-    const session = await this.sessions.get(id);
-    const plan = await this.sessions.planFor(session, query.format ?? session.targetFormat, true);
-    const spec = AUDIO_FORMAT_SPECS[plan.format];
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
     const clientGone = new AbortController();
     req.raw.once('close', () => clientGone.abort(new Error('client closed the connection')));
-
-    const parts: Uint8Array[] = [];
-    for await (const audio of this.tts.synthesize(plan, clientGone.signal)) parts.push(audio.data);
-    const body = concatBytes(parts);
+    const file = await this.files.render(
+      id,
+      { format: query.format, sampleRateHz: query.sample_rate_hz },
+      clientOf(req),
+      clientGone.signal,
+    );
+    watchResponseStall(reply.raw, this.streaming.httpStallTimeoutMs, () => req.raw.destroy());
     void reply
-      .header('content-type', spec.contentType)
-      .header('content-disposition', `attachment; filename="${session.id}.${spec.extension}"`)
-      .header('x-sample-rate', String(plan.sampleRate))
-      .header('content-length', String(body.length));
-    return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      .header('content-type', file.spec.contentType)
+      .header('content-disposition', `attachment; filename="${id}.${file.spec.extension}"`)
+      .header('x-sample-rate', String(file.sampleRate));
+    if (file.contentLength !== undefined) void reply.header('content-length', String(file.contentLength));
+    void reply.send(Readable.from(toBuffers(file.body)));
   }
+}
+
+async function* toBuffers(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }

@@ -1,17 +1,23 @@
 import { Module } from '@nestjs/common';
-import { TtsModule } from '../streaming/tts.module';
+import { SynthesisModule } from '../synthesis/synthesis.module';
 import { VoicesModule } from '../voices/voices.module';
 import { MemorySessionStore } from './memory-session.store';
+import { SessionFiles } from './session-files';
 import { SessionStore } from './session.store';
+import { SessionStreams } from './session-streams';
 import { SessionsController } from './sessions.controller';
 import { SessionsService } from './sessions.service';
-import { StreamRegistry } from './stream-registry';
 
 @Module({
-  imports: [TtsModule, VoicesModule],
+  imports: [SynthesisModule, VoicesModule],
   controllers: [SessionsController],
-  // The store seam: in-process today; REDIS_URL will select a Redis-backed class here.
-  providers: [SessionsService, StreamRegistry, { provide: SessionStore, useClass: MemorySessionStore }],
-  exports: [SessionsService, StreamRegistry],
+  // The store seam: in-process today; REDIS_URL selects a Redis-backed class here.
+  providers: [
+    SessionsService,
+    SessionStreams,
+    SessionFiles,
+    { provide: SessionStore, useClass: MemorySessionStore },
+  ],
+  exports: [SessionsService, SessionStreams, SynthesisModule],
 })
 export class SessionsModule {}

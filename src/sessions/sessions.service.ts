@@ -1,16 +1,26 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Counter } from 'prom-client';
-import { limitsConfig, type LimitsConfig } from '../config/configuration';
+import {
+  appConfig,
+  limitsConfig,
+  resilienceConfig,
+  type AppConfig,
+  type LimitsConfig,
+  type ResilienceConfig,
+} from '../config/configuration';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
+import type { PublicUrls } from '../common/request-origin';
 import { countCharacters, utf8ByteLength } from '../common/text/normalize-text';
+import { ShutdownState } from '../health/shutdown.state';
 import { METRIC } from '../metrics/metric-names';
 import type { ProviderId, SynthesisRequest } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
-import { ProviderResilienceService } from '../streaming/provider-resilience.service';
-import type { SynthesisAttempt, SynthesisPlan } from '../streaming/tts.service';
+import { ProviderResilienceService } from '../synthesis/provider-resilience.service';
+import { ReplayStore } from '../synthesis/replay/replay-store';
+import type { SynthesisAttempt, SynthesisPlan, SynthesisSource } from '../synthesis/synthesis.types';
 import type { AudioFormat } from '../transcode/audio-format';
 import { TranscodeService } from '../transcode/transcode.service';
 import { VoicesService } from '../voices/voices.service';
@@ -18,12 +28,12 @@ import type { CreateSessionDto } from './dto/create-session.dto';
 import type { SessionDto } from './dto/session-response.dto';
 import { FINAL_STATUSES, type Session, type SessionFallback } from './session.model';
 import { SessionStore } from './session.store';
-import { StreamRegistry } from './stream-registry';
+import { SessionStreams } from './session-streams';
 
-/** Where the client reached us, for absolute URLs in responses. */
-export interface RequestOrigin {
-  host: string;
-  secure: boolean;
+/** Who is asking and where they reached us. */
+export interface RequestContext {
+  client: string;
+  urls: PublicUrls;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -36,23 +46,30 @@ export class SessionsService {
     private readonly registry: ProviderRegistry,
     private readonly resilience: ProviderResilienceService,
     private readonly transcode: TranscodeService,
-    private readonly streams: StreamRegistry,
+    private readonly streams: SessionStreams,
+    private readonly replay: ReplayStore,
+    private readonly shutdown: ShutdownState,
     @Inject(limitsConfig.KEY) private readonly limits: LimitsConfig,
+    @Inject(appConfig.KEY) private readonly app: AppConfig,
+    @Inject(resilienceConfig.KEY) private readonly resilienceSettings: ResilienceConfig,
     @InjectMetric(METRIC.sessionsTotal) private readonly sessionsTotal: Counter<string>,
   ) {}
 
-  async create(dto: CreateSessionDto, origin: RequestOrigin): Promise<SessionDto> {
+  async create(dto: CreateSessionDto, context: RequestContext): Promise<SessionDto> {
+    this.refuseWhileDraining();
     this.checkTextLimits(dto.text);
     this.transcode.assertSupported(dto.target_format);
     const sampleRateHz = this.transcode.resolveSampleRate(dto.target_format, dto.sample_rate_hz);
 
     const resolved = await this.voices.resolve(dto, () => this.registry.defaultProviderId());
-    await this.assertAvailable(resolved.provider.id, 'provider');
+    const requested = dto.fallback_providers ?? this.resilienceSettings.defaultFallbacks;
     const fallbacks = await this.resolveFallbacks(
-      dto.fallback_providers ?? [],
+      requested,
       resolved.provider.id,
       resolved.language,
+      !dto.fallback_providers,
     );
+    await this.assertSomeoneCanServe(resolved.provider.id, fallbacks);
 
     const now = new Date();
     const session: Session = {
@@ -66,6 +83,8 @@ export class SessionsService {
       sampleRateHz,
       speed: dto.speed ?? 1,
       fallbacks,
+      failover: dto.failover ?? 'before_audio',
+      client: context.client,
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       expiresAt: now.getTime() + this.limits.sessionTtlSeconds * 1000,
@@ -75,7 +94,7 @@ export class SessionsService {
     };
     await this.store.insert(session);
     this.sessionsTotal.inc({ provider: session.provider, format: session.targetFormat });
-    return this.toDto(session, origin);
+    return this.toDto(session, context.urls);
   }
 
   async get(id: string): Promise<Session> {
@@ -85,18 +104,31 @@ export class SessionsService {
     return session;
   }
 
-  /** Cancels a session: a running stream is stopped (its client gets `cancelled`), a pending one never starts. */
+  /**
+   * Cancels a session: a running stream is stopped (its client gets `cancelled`), a pending one never
+   * starts, and the text and any retained audio are purged (the session stays visible as `cancelled`).
+   */
   async cancel(id: string): Promise<void> {
     const session = await this.get(id);
-    if (FINAL_STATUSES.includes(session.status)) return;
     const cancelled = new GatewayException(ErrorCode.Cancelled, 'the session was cancelled (DELETE)');
-    if (!this.streams.abort(id, cancelled)) {
+    const running = this.streams.get(id);
+    running?.abort.abort(cancelled);
+    const purge = { text: '', purged: true } as const;
+    if (FINAL_STATUSES.includes(session.status)) {
+      await this.store.update(id, purge);
+    } else {
       await this.store.transition(id, ['pending', 'streaming'], {
+        ...purge,
         status: 'cancelled',
         finishedAt: new Date().toISOString(),
         error: { code: cancelled.code, message: cancelled.message },
       });
+      // A stream that was still ending may have written its own final status; the purge holds regardless.
+      await this.store.update(id, purge);
     }
+    // A running stream's reader still has to relay its `cancelled` frame: drop the audio once it settled.
+    if (running) void running.done.then(() => setTimeout(() => this.replay.drop(id), 2000).unref());
+    else this.replay.drop(id);
   }
 
   /** Marks a pending session as streaming; undefined when it is not pending (already streamed, cancelled). */
@@ -107,27 +139,15 @@ export class SessionsService {
     });
   }
 
-  recordProgress(
-    id: string,
-    progress: Pick<Session, 'chunksSent' | 'bytesSent' | 'audioMs'> & Partial<Session>,
-  ) {
-    return this.store.update(id, progress);
-  }
-
-  finish(id: string, status: 'completed' | 'failed' | 'cancelled', patch: Partial<Session>) {
-    return this.store.transition(id, ['streaming'], {
-      ...patch,
-      status,
-      finishedAt: new Date().toISOString(),
-    });
-  }
-
-  /** The plan the TTS pipeline runs for this session (its provider, then its fallbacks). */
+  /**
+   * The plan the synthesis runs for this session: its provider, then its fallbacks; the session's format
+   * and rate unless the caller (the file route) asks for others.
+   */
   async planFor(
     session: Session,
-    format: AudioFormat = session.targetFormat,
-    wholeFile = false,
+    options: { format?: AudioFormat; sampleRateHz?: number; wholeFile?: boolean } = {},
   ): Promise<SynthesisPlan> {
+    const format = options.format ?? session.targetFormat;
     const attempts: SynthesisAttempt[] = [];
     for (const { provider, voice } of [
       { provider: session.provider, voice: session.voice },
@@ -143,16 +163,18 @@ export class SessionsService {
       };
       attempts.push({ providerId: provider, request });
     }
-    const sampleRate =
-      format === session.targetFormat
-        ? session.sampleRateHz
-        : this.transcode.resolveSampleRate(format, undefined, 'format');
-    return { attempts, format, sampleRate, wholeFile };
+    return {
+      attempts,
+      format,
+      sampleRate: this.fileSampleRate(session, format, options.sampleRateHz),
+      wholeFile: options.wholeFile,
+      failover: session.failover,
+      source: sourceOf(session.client, session.text, session.voice),
+      maxAudioSeconds: this.limits.maxAudioSeconds,
+    };
   }
 
-  toDto(session: Session, origin: RequestOrigin): SessionDto {
-    const http = `${origin.secure ? 'https' : 'http'}://${origin.host}`;
-    const ws = `${origin.secure ? 'wss' : 'ws'}://${origin.host}`;
+  toDto(session: Session, urls: PublicUrls): SessionDto {
     return {
       session_id: session.id,
       status: session.status,
@@ -164,9 +186,10 @@ export class SessionsService {
       sample_rate_hz: session.sampleRateHz,
       speed: session.speed,
       fallback_providers: session.fallbacks.map((f) => f.provider),
+      failover: session.failover,
       content_type: this.transcode.spec(session.targetFormat).contentType,
-      ws_url: `${ws}/v1/tts/stream/${session.id}`,
-      file_url: `${http}/v1/tts/sessions/${session.id}/file`,
+      ws_url: `${urls.ws}/v1/tts/stream/${session.id}`,
+      file_url: `${urls.http}/v1/tts/sessions/${session.id}/file`,
       created_at: session.createdAt,
       updated_at: session.updatedAt,
       ...(session.startedAt ? { started_at: session.startedAt } : {}),
@@ -181,6 +204,30 @@ export class SessionsService {
       ...(session.servedBy ? { served_by: session.servedBy } : {}),
       ...(session.error ? { error: session.error } : {}),
     };
+  }
+
+  /** During a drain new work goes elsewhere: 503 `shutting_down` with Retry-After. */
+  refuseWhileDraining(): void {
+    if (this.shutdown.draining) {
+      throw new GatewayException(
+        ErrorCode.ShuttingDown,
+        'this gateway replica is shutting down; retry (another replica will take the request)',
+        { retryAfterSeconds: 1 },
+      );
+    }
+  }
+
+  /**
+   * A file keeps the session's rate when its format allows it (`?format=` alone does not reset it), takes
+   * `sample_rate_hz` when given, and otherwise the format's default.
+   */
+  private fileSampleRate(session: Session, format: AudioFormat, requested: number | undefined): number {
+    if (requested !== undefined) return this.transcode.resolveSampleRate(format, requested);
+    try {
+      return this.transcode.resolveSampleRate(format, session.sampleRateHz, 'format');
+    } catch {
+      return this.transcode.resolveSampleRate(format, undefined, 'format');
+    }
   }
 
   private checkTextLimits(text: string): void {
@@ -200,33 +247,59 @@ export class SessionsService {
     }
   }
 
-  private async assertAvailable(providerId: ProviderId, field: string): Promise<void> {
+  /**
+   * The primary may be down or its circuit open, as long as a fallback can serve: that is the moment
+   * fallbacks exist for. With none available, 503 naming why, with Retry-After.
+   */
+  private async assertSomeoneCanServe(
+    primary: ProviderId,
+    fallbacks: readonly SessionFallback[],
+  ): Promise<void> {
+    const problem = await this.unavailability(primary);
+    if (!problem) return;
+    for (const fallback of fallbacks) if (!(await this.unavailability(fallback.provider))) return;
+    throw new GatewayException(
+      ErrorCode.ProviderUnavailable,
+      `${problem.message}${fallbacks.length > 0 ? ', and none of its fallback_providers is available' : '; add fallback_providers or choose another provider'}`,
+      { field: 'provider', retryAfterSeconds: problem.retryAfterSeconds },
+    );
+  }
+
+  private async unavailability(
+    providerId: ProviderId,
+  ): Promise<{ message: string; retryAfterSeconds: number } | undefined> {
     const retryAfter = this.resilience.retryAfterSeconds(providerId);
     if (retryAfter !== undefined) {
-      throw new GatewayException(
-        ErrorCode.ProviderUnavailable,
-        `provider "${providerId}" is temporarily unavailable after repeated failures; retry in ${retryAfter} s or choose another provider`,
-        { field, retryAfterSeconds: retryAfter },
-      );
+      return {
+        message: `provider "${providerId}" is temporarily unavailable after repeated failures; retry in ${retryAfter} s`,
+        retryAfterSeconds: retryAfter,
+      };
     }
     const health = await this.registry.checkHealth(providerId);
     if (!health.up) {
-      throw new GatewayException(
-        ErrorCode.ProviderUnavailable,
-        `provider "${providerId}" is unavailable: ${health.reason ?? 'health check failed'}`,
-        { field, retryAfterSeconds: 30 },
-      );
+      return {
+        message: `provider "${providerId}" is unavailable: ${health.reason ?? 'health check failed'}`,
+        retryAfterSeconds: 30,
+      };
     }
+    return undefined;
   }
 
+  /**
+   * Each fallback with its best voice for the session language. Asked-for fallbacks must exist and speak
+   * the language (400 naming the entry); configured defaults (DEFAULT_FALLBACK_PROVIDERS) that do not fit
+   * this session are skipped.
+   */
   private async resolveFallbacks(
-    ids: string[],
+    ids: readonly string[],
     primary: ProviderId,
     language: string,
+    lenient: boolean,
   ): Promise<SessionFallback[]> {
     const fallbacks: SessionFallback[] = [];
     for (const [index, id] of ids.entries()) {
       const field = `fallback_providers[${index}]`;
+      if (lenient && !this.registry.has(id)) continue;
       const provider = this.registry.get(id, field);
       if (provider.id === primary || fallbacks.some((f) => f.provider === provider.id)) continue;
       try {
@@ -235,6 +308,7 @@ export class SessionsService {
         );
         fallbacks.push({ provider: provider.id, voice: resolved.voice.id });
       } catch (error) {
+        if (lenient) continue;
         if (error instanceof GatewayException) {
           throw new GatewayException(error.code, `${field}: ${error.message}`, { ...error.details, field });
         }
@@ -243,4 +317,12 @@ export class SessionsService {
     }
     return fallbacks;
   }
+}
+
+/** The breaker's view of who asked what: the client, and a digest of the text and voice. */
+export function sourceOf(client: string, text: string, voice: string): SynthesisSource {
+  return {
+    client,
+    input: createHash('sha256').update(voice).update('\0').update(text).digest('base64url').slice(0, 22),
+  };
 }

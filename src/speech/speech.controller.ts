@@ -1,41 +1,63 @@
-import { Body, Controller, Inject, Post, Req, Res, UseFilters } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Body, Controller, Get, Inject, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import type { Counter } from 'prom-client';
 import { SessionCreationLimit } from '../common/guards/rate-limit.decorator';
+import { watchResponseStall } from '../common/http/response-stall';
+import { ApiErrorResponses } from '../common/openapi/api-errors';
+import { clientOf } from '../common/request-origin';
 import { toGatewayException } from '../common/errors/to-gateway-exception';
-import { limitsConfig, type LimitsConfig } from '../config/configuration';
-import { METRIC } from '../metrics/metric-names';
-import { TtsService, type EncodedAudio } from '../streaming/tts.service';
+import {
+  limitsConfig,
+  streamingConfig,
+  type LimitsConfig,
+  type StreamingConfig,
+} from '../config/configuration';
+import { ShutdownState } from '../health/shutdown.state';
+import { ErrorCode } from '../common/errors/error-codes';
+import { GatewayException } from '../common/errors/gateway.exception';
+import { SynthesisRuns } from '../synthesis/synthesis-runs';
+import { SynthesisSlots } from '../synthesis/synthesis-slots';
+import { TtsService } from '../synthesis/tts.service';
+import type { EncodedAudio } from '../synthesis/synthesis.types';
 import { AUDIO_FORMAT_SPECS } from '../transcode/audio-format';
 import { OpenAiErrorFilter } from './openai-error.filter';
 import { CreateSpeechDto } from './speech.dto';
 import { SPEECH_SAMPLE_RATE, SpeechService } from './speech.service';
+import { ModelListDto, SpeechVoiceListDto } from './speech-extras.dto';
 
 /**
  * `POST /v1/audio/speech`, compatible with OpenAI's TTS API: the official SDKs pointed at the gateway work
  * unchanged. Audio streams in the response body (chunked) as it is synthesized; `stream_format: "sse"` sends
- * OpenAI's `speech.audio.delta` / `speech.audio.done` events instead.
+ * OpenAI's `speech.audio.delta` / `speech.audio.done` events instead. Beside it, the list routes client
+ * libraries expect (`GET /v1/models`, `GET /v1/audio/voices`).
+ *
+ * Each request is a synthesis like any other: it holds a slot of the global and per-client caps, shares
+ * the per-client rate-limit budget with session creation, is counted in the metrics with `route="speech"`
+ * and logged with one `stream ended` line; a client that stops reading is dropped after
+ * HTTP_STALL_TIMEOUT_MS, which frees its engine and encoder.
  */
 @ApiTags('openai-compatible')
-@Controller('v1/audio')
+@Controller('v1')
 @UseFilters(OpenAiErrorFilter)
 export class SpeechController {
   constructor(
     private readonly speech: SpeechService,
     private readonly tts: TtsService,
+    private readonly slots: SynthesisSlots,
+    private readonly runs: SynthesisRuns,
+    private readonly shutdown: ShutdownState,
     @Inject(limitsConfig.KEY) private readonly limits: LimitsConfig,
-    @InjectMetric(METRIC.streamBytesTotal) private readonly streamBytes: Counter<string>,
+    @Inject(streamingConfig.KEY) private readonly streaming: StreamingConfig,
   ) {}
 
-  @Post('speech')
+  @Post('audio/speech')
   @SessionCreationLimit('speech')
   @ApiOperation({
+    operationId: 'createSpeech',
     summary: 'Generate speech (OpenAI-compatible)',
     description:
-      'Streams audio as it is synthesized. `pcm` is raw 24 kHz s16le mono; every format is 24 kHz. Errors use the OpenAI envelope `{"error":{"message","type","param","code"}}`.',
+      'Streams audio as it is synthesized. `pcm` is raw 24 kHz s16le mono; every format is 24 kHz. Errors use the OpenAI envelope `{"error":{"message","type","param","code"}}`. The response names the engine and voice used in `X-Provider` and `X-Voice`.',
   })
   @ApiProduces(
     'audio/mpeg',
@@ -46,48 +68,120 @@ export class SpeechController {
     'audio/pcm',
     'text/event-stream',
   )
-  @ApiOkResponse({ description: 'Audio bytes, chunked', schema: { type: 'string', format: 'binary' } })
-  @ApiBadRequestResponse({ description: 'OpenAI error envelope' })
+  @ApiOkResponse({
+    description: 'Audio bytes, chunked',
+    schema: { type: 'string', format: 'binary' },
+    headers: {
+      'X-Provider': { description: 'The provider that synthesized the audio.', schema: { type: 'string' } },
+      'X-Voice': { description: 'The gateway voice id used.', schema: { type: 'string' } },
+      'X-Sample-Rate': { description: 'Sample rate of the audio (24000).', schema: { type: 'integer' } },
+    },
+  })
+  @ApiResponse({ status: 400, description: 'OpenAI error envelope: invalid field.' })
+  @ApiErrorResponses(401, 413, 415, 429, 503)
   async create(
     @Body() dto: CreateSpeechDto,
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const { plan } = await this.speech.plan(dto, this.limits.maxTextChars);
+    if (this.shutdown.draining) {
+      throw new GatewayException(ErrorCode.ShuttingDown, 'this gateway replica is shutting down; retry', {
+        retryAfterSeconds: 1,
+      });
+    }
+    const client = clientOf(req);
+    const { plan, voice } = await this.speech.plan(
+      dto,
+      { maxChars: this.limits.maxTextChars, maxAudioSeconds: this.limits.maxAudioSeconds },
+      client,
+    );
+    const release = this.slots.acquire(client, 'speech');
+    const run = this.runs.start({
+      route: 'speech',
+      provider: voice.provider.id,
+      format: plan.format,
+      sampleRateHz: plan.sampleRate,
+      voice: voice.voice.id,
+      textChars: dto.input.length,
+      extra: { streamFormat: dto.stream_format ?? 'audio' },
+    });
     const clientGone = new AbortController();
     req.raw.once('close', () => clientGone.abort(new Error('client closed the connection')));
 
     // Hold the response until the first audio: failures before it still get a real status code.
     const audio = this.tts.synthesize(plan, clientGone.signal);
-    const first = await audio.next();
+    let first: IteratorResult<EncodedAudio>;
+    try {
+      first = await audio.next();
+    } catch (error) {
+      release();
+      const e = toGatewayException(clientGone.signal.aborted ? clientGone.signal.reason : error);
+      run.end(clientGone.signal.aborted ? 'disconnected' : 'failed', { code: e.code, message: e.message });
+      throw error;
+    }
     const sse = dto.stream_format === 'sse';
-    const format = plan.format;
     const count = (chunk: EncodedAudio) => {
-      this.streamBytes.inc({ format }, chunk.data.length);
+      run.sent(chunk);
       return Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength);
     };
 
     async function* body(): AsyncGenerator<Buffer | string> {
-      if (!first.done) yield sse ? delta(count(first.value)) : count(first.value);
+      let outcome: 'completed' | 'failed' | 'disconnected' = 'disconnected';
+      let failure: { code: string; message: string } | undefined;
       try {
+        if (!first.done) yield sse ? delta(count(first.value)) : count(first.value);
         for await (const chunk of audio) yield sse ? delta(count(chunk)) : count(chunk);
         if (sse) yield event({ type: 'speech.audio.done', usage: usage(dto.input) });
+        outcome = 'completed';
       } catch (error) {
+        if (clientGone.signal.aborted) throw error;
+        const e = toGatewayException(error);
+        outcome = 'failed';
+        failure = { code: e.code, message: e.message };
         // Headers are gone: SSE clients get an error event; raw audio clients see the body cut short.
         if (!sse) throw error;
-        const e = toGatewayException(error);
         yield event({ type: 'error', error: { message: e.message, type: 'server_error', code: e.code } });
+      } finally {
+        release();
+        run.end(outcome, failure);
       }
     }
 
+    watchResponseStall(reply.raw, this.streaming.httpStallTimeoutMs, () => req.raw.destroy());
     void reply
       .status(200)
-      .header('content-type', sse ? 'text/event-stream' : AUDIO_FORMAT_SPECS[format].contentType)
+      .header('content-type', sse ? 'text/event-stream' : AUDIO_FORMAT_SPECS[plan.format].contentType)
       .header('cache-control', 'no-store')
       .header('x-accel-buffering', 'no')
       .header('x-sample-rate', String(SPEECH_SAMPLE_RATE))
       .header('x-channels', '1')
+      .header('x-provider', voice.provider.id)
+      .header('x-voice', voice.voice.id)
       .send(Readable.from(body()));
+  }
+
+  @Get('models')
+  @ApiOperation({
+    operationId: 'listModels',
+    summary: 'Models (OpenAI-compatible list)',
+    description:
+      "OpenAI's `tts-1`, `tts-1-hd` and `gpt-4o-mini-tts` (served by the default provider) and one model per enabled provider id (`espeak`, `mock_tone`, ...), which `model` on /v1/audio/speech accepts.",
+  })
+  @ApiOkResponse({ type: ModelListDto })
+  models(): ModelListDto {
+    return this.speech.models();
+  }
+
+  @Get('audio/voices')
+  @ApiOperation({
+    operationId: 'listSpeechVoices',
+    summary: 'Voice names for /v1/audio/speech (as Kokoro-FastAPI lists them)',
+    description:
+      "OpenAI's voice names (each mapped to a gateway voice) and every gateway voice id; `GET /v1/voices` has the details.",
+  })
+  @ApiOkResponse({ type: SpeechVoiceListDto })
+  voices(): Promise<SpeechVoiceListDto> {
+    return this.speech.voiceList();
   }
 }
 

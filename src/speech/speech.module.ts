@@ -1,12 +1,12 @@
 import { Module } from '@nestjs/common';
-import { TtsModule } from '../streaming/tts.module';
+import { SynthesisModule } from '../synthesis/synthesis.module';
 import { VoicesModule } from '../voices/voices.module';
 import { SpeechController } from './speech.controller';
 import { SpeechService } from './speech.service';
 
 /** The OpenAI-compatible face of the gateway (`POST /v1/audio/speech`). */
 @Module({
-  imports: [TtsModule, VoicesModule],
+  imports: [SynthesisModule, VoicesModule],
   controllers: [SpeechController],
   providers: [SpeechService],
 })

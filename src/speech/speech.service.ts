@@ -3,11 +3,16 @@ import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import type { VoiceGender } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
-import type { SynthesisPlan } from '../streaming/tts.service';
+import type { SynthesisPlan } from '../synthesis/synthesis.types';
+import { sourceOf } from '../sessions/sessions.service';
 import type { AudioFormat } from '../transcode/audio-format';
 import { TranscodeService } from '../transcode/transcode.service';
 import { VoicesService, type ResolvedVoice } from '../voices/voices.service';
+import { ModelListDto, SpeechVoiceListDto } from './speech-extras.dto';
 import { OPENAI_VOICE_NAMES, type CreateSpeechDto, type SpeechFormat } from './speech.dto';
+
+/** Model names OpenAI clients send; all are served by the default provider (a provider id picks one). */
+export const OPENAI_MODEL_NAMES = ['tts-1', 'tts-1-hd', 'gpt-4o-mini-tts'] as const;
 
 /** OpenAI's `pcm` (and every format of this route) is 24 kHz mono, whatever the engine's native rate. */
 export const SPEECH_SAMPLE_RATE = 24000;
@@ -28,6 +33,27 @@ const OPENAI_VOICE_GENDER: Partial<Record<string, VoiceGender>> = {
   shimmer: 'female',
 };
 
+/**
+ * Which of the engine's voices of that gender each OpenAI name gets (0 = the best match): the names of one
+ * gender land on different voices, so `nova` and `shimmer` do not sound alike (espeak: its variants).
+ */
+const OPENAI_VOICE_RANK: Partial<Record<string, number>> = {
+  // alloy (no gender) takes the engine's best voice, which is often male: the male names start at 1.
+  alloy: 0,
+  echo: 1,
+  fable: 2,
+  onyx: 3,
+  ash: 4,
+  ballad: 5,
+  verse: 6,
+  cedar: 7,
+  nova: 0,
+  shimmer: 1,
+  coral: 2,
+  sage: 3,
+  marin: 4,
+};
+
 export function speechAudioFormat(format: SpeechFormat): AudioFormat {
   return format === 'pcm' ? 'pcm16' : format;
 }
@@ -46,7 +72,12 @@ export class SpeechService {
     private readonly transcode: TranscodeService,
   ) {}
 
-  async plan(dto: CreateSpeechDto, maxChars: number): Promise<{ plan: SynthesisPlan; voice: ResolvedVoice }> {
+  async plan(
+    dto: CreateSpeechDto,
+    limits: { maxChars: number; maxAudioSeconds: number },
+    client: string,
+  ): Promise<{ plan: SynthesisPlan; voice: ResolvedVoice }> {
+    const maxChars = limits.maxChars;
     if ([...dto.input].length > maxChars) {
       throw GatewayException.invalidField(
         'input',
@@ -65,8 +96,27 @@ export class SpeechService {
       ],
       format,
       sampleRate: SPEECH_SAMPLE_RATE,
+      source: sourceOf(client, dto.input, voice.voice.id),
+      maxAudioSeconds: limits.maxAudioSeconds,
     };
     return { plan, voice };
+  }
+
+  /** `GET /v1/models`: OpenAI's model names (served by the default provider) and one per provider id. */
+  models(): ModelListDto {
+    const created = Math.floor(Date.parse('2026-01-01T00:00:00Z') / 1000);
+    const ids = [...OPENAI_MODEL_NAMES, ...this.registry.ids()];
+    return {
+      object: 'list',
+      data: ids.map((id) => ({ id, object: 'model', created, owned_by: 'tts-gateway' })),
+    };
+  }
+
+  /** `GET /v1/audio/voices`: OpenAI's names and every gateway voice id, as Kokoro-FastAPI lists them. */
+  async voiceList(): Promise<SpeechVoiceListDto> {
+    const catalog = await this.voices.catalog();
+    const ids = catalog.flatMap((entry) => entry.voices.map((v) => v.id));
+    return { voices: [...new Set([...OPENAI_VOICE_NAMES, ...ids])] };
   }
 
   private async resolveVoice(dto: CreateSpeechDto): Promise<ResolvedVoice> {
@@ -85,7 +135,11 @@ export class SpeechService {
           { field: 'voice' },
         );
       }
-      return this.voices.resolve({ provider, language, gender: OPENAI_VOICE_GENDER[name] }, defaultProvider);
+      return this.voices.pickRanked(
+        { provider, language, gender: OPENAI_VOICE_GENDER[name] },
+        OPENAI_VOICE_RANK[name] ?? 0,
+        defaultProvider,
+      );
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { PinoLogger } from 'nestjs-pino';
-import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
 import { sleep } from '../common/abort';
 import { ErrorCode, wsCloseCodeOf } from '../common/errors/error-codes';
@@ -7,25 +7,26 @@ import { GatewayException } from '../common/errors/gateway.exception';
 import { toGatewayException } from '../common/errors/to-gateway-exception';
 import type { StreamingConfig } from '../config/configuration';
 import type { Session } from '../sessions/session.model';
+import type { SessionStreams, SessionStream, StreamReader } from '../sessions/session-streams';
 import type { SessionsService } from '../sessions/sessions.service';
-import type { StreamRegistry } from '../sessions/stream-registry';
-import type { TtsService } from './tts.service';
-
-export interface StreamMetrics {
-  activeStreams: Gauge<string>;
-  streamsTotal: Counter<string>;
-  streamBytes: Counter<string>;
-  timeToFirstAudio: Histogram<string>;
-}
+import type { ReplayCursor, StreamEvent } from '../synthesis/replay/replay-log';
+import type { ReplayStore } from '../synthesis/replay/replay-store';
+import { MessageBudget } from './message-budget';
 
 export interface StreamDeps {
   sessions: SessionsService;
-  tts: TtsService;
-  streams: StreamRegistry;
+  streams: SessionStreams;
+  replay: ReplayStore;
   config: StreamingConfig;
-  maxConcurrentStreams: number;
-  metrics: StreamMetrics;
+  metrics: { resumes: Counter<string>; rejectedMessages: Counter<string> };
   logger: PinoLogger;
+}
+
+export interface StreamRequest {
+  sessionId: string;
+  binary: boolean;
+  /** `?from_seq=N` as given (validated here), or undefined for a first connection. */
+  fromSeq?: string;
 }
 
 /** How long a closing socket may take to finish its handshake before we drop it. */
@@ -33,165 +34,200 @@ const CLOSE_GRACE_MS = 2000;
 /** Poll interval while waiting for a slow client's send buffer to drain. */
 const DRAIN_POLL_MS = 20;
 
-type Outcome = 'completed' | 'failed' | 'cancelled' | 'disconnected';
-
 /**
- * One client socket streaming one session. Holds the per-stream state (seq, counters, timers), so the
- * gateway singleton holds none.
+ * One client socket reading one session stream. The synthesis itself runs in a `SessionStream` (it goes on,
+ * bounded, if this socket drops); this class relays the session's replay log to the socket: audio frames
+ * with their seq (or raw binary frames with `?binary=1`), `provider_switched` notices, then `eos` and close
+ * 1000, or an `error` frame and close 4000+status.
  *
- * Wire protocol (CONTRACT.md): `audio` frames with seq 1, 2, ... (or raw binary frames with `?binary=1`),
- * then `eos` and close 1000; or an `error` frame with a stable code and close 4000+status. Client → server:
- * `{"type":"cancel"}`. Anything else gets a `warning` frame (not fatal: the stream goes on).
+ * `?from_seq=N` resumes: frames N.. exactly once, then the live rest. A second socket with `from_seq` takes
+ * over and this one gets `superseded` (4409). Client → server: `{"type":"cancel"}`; anything else gets a
+ * rate-limited `warning`, and a client that floods messages is closed with `policy_violation`.
  */
-export class AudioStreamConnection {
-  private readonly abort = new AbortController();
-  private readonly startedAt = performance.now();
-  private seq = 0;
-  private bytes = 0;
-  private audioMs = 0;
-  private ttfaMs: number | undefined;
-  private servedBy: string | undefined;
+export class AudioStreamConnection implements StreamReader {
+  /** Stops this socket's relay loop (not the synthesis). */
+  private readonly reading = new AbortController();
+  private stream: SessionStream | undefined;
+  private cursor: ReplayCursor | undefined;
   private alive = true;
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly budget: MessageBudget;
 
   constructor(
     private readonly socket: WebSocket,
-    private readonly sessionId: string,
-    private readonly binary: boolean,
+    private readonly request: StreamRequest,
     private readonly deps: StreamDeps,
-  ) {}
+  ) {
+    this.budget = new MessageBudget(deps.config.clientMessagesPerSecond);
+  }
 
   async run(): Promise<void> {
-    this.socket.on('close', () => this.abort.abort(new ClientGone()));
+    this.socket.on('close', () => this.reading.abort(new ClientGone()));
     this.socket.on('message', (data, isBinary) => this.onClientMessage(data, isBinary));
     this.socket.on('pong', () => (this.alive = true));
     this.heartbeat = setInterval(() => this.ping(), this.deps.config.pingIntervalMs);
-
-    let session: Session | undefined;
     try {
-      session = await this.claim();
-      await this.stream(session);
+      this.cursor = await this.open();
+      await this.relay(this.cursor);
     } catch (error) {
-      this.fail(session, error);
+      this.fail(error);
     } finally {
       clearInterval(this.heartbeat);
+      if (this.cursor) {
+        this.stream?.log.detach(this.cursor);
+        this.stream?.detach(this);
+      }
     }
   }
 
-  /** Finds the session and marks it streaming, or explains (error frame) why it cannot stream. */
-  private async claim(): Promise<Session> {
-    const session = await this.deps.sessions.get(this.sessionId);
-    if (this.deps.streams.size >= this.deps.maxConcurrentStreams) {
-      throw new GatewayException(
-        ErrorCode.TooManyStreams,
-        `this gateway is streaming its maximum of ${this.deps.maxConcurrentStreams} sessions; retry shortly`,
-        { retryAfterSeconds: 1 },
-      );
-    }
-    const claimed = await this.deps.sessions.claimForStreaming(session.id);
-    if (claimed) return claimed;
-    const now = await this.deps.sessions.get(this.sessionId);
-    if (now.status === 'cancelled')
-      throw new GatewayException(ErrorCode.Cancelled, 'the session was cancelled');
-    throw new GatewayException(
-      ErrorCode.SessionAlreadyStreamed,
-      `session ${now.id} is ${now.status}; each session streams once (fetch GET /v1/tts/sessions/${now.id}/file for the audio again, or create a new session)`,
+  /** Another socket resumed this session: this one ends with `superseded`. */
+  supersede(): void {
+    this.reading.abort(
+      new GatewayException(
+        ErrorCode.Superseded,
+        'another connection resumed this session; this one is closed',
+      ),
     );
   }
 
-  private async stream(session: Session): Promise<void> {
-    const { sessions, tts, streams, metrics } = this.deps;
-    const labels = { provider: session.provider, format: session.targetFormat };
-    streams.register(session.id, this.abort);
-    metrics.activeStreams.inc();
-    let outcome: Outcome = 'failed';
-    try {
-      const plan = await sessions.planFor(session);
-      for await (const audio of tts.synthesize(plan, this.abort.signal)) {
-        await this.waitForRoom();
-        this.seq += 1;
-        this.send(audio.data);
-        this.bytes += audio.data.length;
-        this.audioMs = audio.audioMs;
-        this.servedBy = audio.providerId;
-        metrics.streamBytes.inc({ format: session.targetFormat }, audio.data.length);
-        if (this.ttfaMs === undefined) {
-          this.ttfaMs = performance.now() - this.startedAt;
-          metrics.timeToFirstAudio.observe(labels, this.ttfaMs / 1000);
-        }
-        if (this.seq % 25 === 0) void this.saveProgress();
-      }
-      this.abort.signal.throwIfAborted();
-      this.sendJson({
-        type: 'eos',
-        chunks: this.seq,
-        bytes: this.bytes,
-        audio_duration_ms: Math.round(this.audioMs),
-        time_to_first_audio_ms: this.ttfaMs === undefined ? null : Math.round(this.ttfaMs),
-      });
-      this.socket.close(1000, 'eos');
-      outcome = 'completed';
-      await sessions.finish(session.id, 'completed', this.counters());
-    } catch (error) {
-      outcome = this.abort.signal.reason instanceof ClientGone ? 'disconnected' : this.outcomeOf(error);
-      throw error;
-    } finally {
-      streams.unregister(session.id, this.abort);
-      metrics.activeStreams.dec();
-      metrics.streamsTotal.inc({ ...labels, outcome });
-      this.deps.logger.info(
-        {
-          sessionId: session.id,
-          provider: session.provider,
-          servedBy: this.servedBy,
-          voice: session.voice,
-          format: session.targetFormat,
-          sampleRateHz: session.sampleRateHz,
-          binary: this.binary,
-          outcome,
-          chunks: this.seq,
-          bytes: this.bytes,
-          audioMs: Math.round(this.audioMs),
-          timeToFirstAudioMs: this.ttfaMs === undefined ? undefined : Math.round(this.ttfaMs),
-          durationMs: Math.round(performance.now() - this.startedAt),
-          textChars: session.text.length,
-        },
-        'stream ended',
+  /** Where this socket starts reading: a new stream (claim), a resume, or why neither is possible. */
+  private async open(): Promise<ReplayCursor> {
+    const fromSeq = this.parseFromSeq();
+    const session = await this.deps.sessions.get(this.request.sessionId);
+    if (session.status === 'pending' && (fromSeq === undefined || fromSeq === 1)) return this.start(session);
+    if (fromSeq === undefined) throw this.whyNotStreamable(session);
+    return this.resume(session, fromSeq);
+  }
+
+  private async start(session: Session): Promise<ReplayCursor> {
+    const claimed = await this.deps.sessions.claimForStreaming(session.id);
+    if (!claimed) throw this.whyNotStreamable(await this.deps.sessions.get(session.id));
+    const plan = await this.deps.sessions.planFor(claimed);
+    this.stream = await this.deps.streams.start(claimed, plan, { binary: this.request.binary });
+    this.stream.attach(this);
+    const cursor = this.stream.log.open(1);
+    if (typeof cursor === 'string')
+      throw new GatewayException(ErrorCode.InternalError, 'a new stream has no start');
+    return cursor;
+  }
+
+  private async resume(session: Session, fromSeq: number): Promise<ReplayCursor> {
+    const { resumes } = this.deps.metrics;
+    if (session.status === 'pending') {
+      resumes.inc({ outcome: 'invalid' });
+      throw invalidFromSeq(
+        `session ${session.id} has not streamed yet; connect without from_seq (or from_seq=1)`,
       );
+    }
+    const running = this.deps.streams.get(session.id);
+    const log = running?.log ?? (await this.deps.replay.get(session.id));
+    if (!log || session.purged) {
+      resumes.inc({ outcome: 'unavailable' });
+      throw new GatewayException(
+        ErrorCode.ResumeUnavailable,
+        `session ${session.id} can no longer be resumed: its audio is kept for ${this.deps.config.resumeWindowSeconds} s (RESUME_WINDOW_SECONDS) after the stream ended or the client left`,
+      );
+    }
+    const cursor = log.open(fromSeq);
+    if (cursor === 'beyond_end') {
+      resumes.inc({ outcome: 'invalid' });
+      throw invalidFromSeq(
+        `from_seq ${fromSeq} is past the last audio frame (${log.lastSeq}${log.finished ? ', the stream has ended' : ' so far'})`,
+      );
+    }
+    if (cursor === 'trimmed') {
+      resumes.inc({ outcome: 'unavailable' });
+      throw new GatewayException(
+        ErrorCode.ResumeUnavailable,
+        `frame ${fromSeq} is no longer held: the oldest retained frame is ${log.oldestSeq} (RESUME_BUFFER_BYTES bounds the replay buffer)`,
+      );
+    }
+    resumes.inc({ outcome: 'resumed' });
+    if (running) {
+      this.stream = running;
+      running.attach(this);
+    }
+    return cursor;
+  }
+
+  /** Sends what the log holds and what the synthesis adds, as the socket has room for it. */
+  private async relay(cursor: ReplayCursor): Promise<void> {
+    const signal = this.reading.signal;
+    for (;;) {
+      const event = await cursor.next(signal);
+      if (!event)
+        throw new GatewayException(ErrorCode.ResumeUnavailable, 'the stream is no longer available');
+      if (event.kind === 'audio') {
+        await this.waitForRoom();
+        this.sendAudio(event);
+        this.stream?.delivered(event);
+        continue;
+      }
+      if (event.kind === 'switch') {
+        this.sendJson({
+          type: 'provider_switched',
+          from: event.from,
+          to: event.to,
+          seq: event.seq,
+          text_offset: event.textOffset,
+        });
+        continue;
+      }
+      if (event.kind === 'eos') {
+        this.sendJson({
+          type: 'eos',
+          chunks: event.totals.chunks,
+          bytes: event.totals.bytes,
+          audio_duration_ms: event.totals.audioDurationMs,
+          time_to_first_audio_ms: this.stream?.counters().timeToFirstAudioMs ?? null,
+        });
+        this.socket.close(1000, 'eos');
+        return;
+      }
+      const code = (Object.values(ErrorCode) as string[]).includes(event.code)
+        ? (event.code as ErrorCode)
+        : ErrorCode.InternalError;
+      this.sendJson({ type: 'error', code, message: event.message });
+      this.close(wsCloseCodeOf(code), code);
+      return;
     }
   }
 
-  private fail(session: Session | undefined, error: unknown): void {
-    const reason: unknown = this.abort.signal.aborted ? this.abort.signal.reason : error;
-    if (reason instanceof ClientGone) {
-      if (session)
-        void this.deps.sessions.finish(session.id, 'cancelled', {
-          ...this.counters(),
-          error: {
-            code: ErrorCode.Cancelled,
-            message: 'the client disconnected before the end of the stream',
-          },
-        });
-      return;
-    }
+  private fail(error: unknown): void {
+    const reason: unknown = this.reading.signal.aborted ? this.reading.signal.reason : error;
+    if (reason instanceof ClientGone) return;
     const exception = toGatewayException(reason);
     if (exception.code === ErrorCode.InternalError) {
-      this.deps.logger.error({ sessionId: this.sessionId, err: reason }, 'stream failed');
-    }
-    if (session) {
-      const status = exception.code === ErrorCode.Cancelled ? 'cancelled' : 'failed';
-      void this.deps.sessions.finish(session.id, status, {
-        ...this.counters(),
-        error: { code: exception.code, message: exception.message },
-      });
+      this.deps.logger.error({ sessionId: this.request.sessionId, err: reason }, 'stream connection failed');
     }
     this.sendJson({ type: 'error', code: exception.code, message: exception.message });
     this.close(wsCloseCodeOf(exception.code), exception.code);
   }
 
+  private whyNotStreamable(session: Session): GatewayException {
+    if (session.status === 'cancelled')
+      return new GatewayException(ErrorCode.Cancelled, 'the session was cancelled');
+    return new GatewayException(
+      ErrorCode.SessionAlreadyStreamed,
+      `session ${session.id} is ${session.status}; a session streams once — reconnect with ?from_seq=N to resume it, fetch GET /v1/tts/sessions/${session.id}/file for the audio again, or create a new session`,
+    );
+  }
+
+  private parseFromSeq(): number | undefined {
+    const raw = this.request.fromSeq;
+    if (raw === undefined) return undefined;
+    const n = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1) {
+      this.deps.metrics.resumes.inc({ outcome: 'invalid' });
+      throw invalidFromSeq(`from_seq must be an integer from 1 (got ${JSON.stringify(raw.slice(0, 32))})`);
+    }
+    return n;
+  }
+
   /**
-   * Backpressure: while the socket holds more than the high-water mark, do not pull more audio (the pipeline
-   * is pull-based, so the provider pauses too). A client that stays stalled past the limit is dropped.
+   * Backpressure: while the socket holds more than the high-water mark, do not read more (the synthesis
+   * pauses too once the log's lag bound is reached). A client that stays stalled past the limit is dropped
+   * with `slow_consumer`; it may resume.
    */
   private async waitForRoom(): Promise<void> {
     const { sendHighWaterBytes, stallTimeoutMs } = this.deps.config;
@@ -201,19 +237,20 @@ export class AudioStreamConnection {
       if (performance.now() > deadline) {
         throw new GatewayException(
           ErrorCode.SlowConsumer,
-          `the client read no audio for ${stallTimeoutMs} ms with ${this.socket.bufferedAmount} bytes waiting; closing`,
+          `the client read no audio for ${stallTimeoutMs} ms with ${this.socket.bufferedAmount} bytes waiting; closing (reconnect with ?from_seq to resume)`,
         );
       }
-      await sleep(DRAIN_POLL_MS, this.abort.signal);
+      await sleep(DRAIN_POLL_MS, this.reading.signal);
     }
   }
 
-  private send(data: Uint8Array): void {
+  private sendAudio(event: Extract<StreamEvent, { kind: 'audio' }>): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
-    if (this.binary) this.socket.send(data, { binary: true });
+    const data = event.data;
+    if (this.request.binary) this.socket.send(data, { binary: true });
     else {
       const base64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
-      this.socket.send(`{"type":"audio","seq":${this.seq},"data":"${base64}"}`);
+      this.socket.send(`{"type":"audio","seq":${event.seq},"data":"${base64}"}`);
     }
   }
 
@@ -229,6 +266,22 @@ export class AudioStreamConnection {
   }
 
   private onClientMessage(data: RawData, isBinary: boolean): void {
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    const verdict = this.budget.take();
+    if (verdict === 'close') {
+      this.deps.metrics.rejectedMessages.inc({ reason: 'flood' });
+      this.reading.abort(
+        new GatewayException(
+          ErrorCode.PolicyViolation,
+          `too many client messages (more than ${this.deps.config.clientMessagesPerSecond} per second, WS_CLIENT_MESSAGES_PER_SECOND); closing`,
+        ),
+      );
+      return;
+    }
+    if (verdict === 'drop') {
+      this.deps.metrics.rejectedMessages.inc({ reason: 'over_rate' });
+      return;
+    }
     const text = isBinary ? undefined : rawToString(data);
     let message: unknown;
     try {
@@ -239,20 +292,25 @@ export class AudioStreamConnection {
     const type =
       typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
     if (type === 'cancel') {
-      this.abort.abort(new GatewayException(ErrorCode.Cancelled, 'the client cancelled the stream'));
+      const cancelled = new GatewayException(ErrorCode.Cancelled, 'the client cancelled the stream');
+      if (this.stream) this.stream.abort.abort(cancelled);
+      else this.reading.abort(cancelled);
       return;
     }
+    this.deps.metrics.rejectedMessages.inc({ reason: 'bad_message' });
+    // Warnings are a courtesy: at most one per second, and never into a full send buffer.
+    if (!this.budget.mayWarn() || this.socket.bufferedAmount > this.deps.config.sendHighWaterBytes) return;
     this.sendJson({
       type: 'warning',
       code: ErrorCode.BadMessage,
       message:
         type === undefined
           ? 'messages must be JSON objects with a "type"; the only client message is {"type":"cancel"}'
-          : `unknown message type ${JSON.stringify(type)}; the only client message is {"type":"cancel"}`,
+          : `unknown message type ${JSON.stringify(typeof type === 'string' ? type.slice(0, 64) : type)}; the only client message is {"type":"cancel"}`,
     });
   }
 
-  /** Heartbeat: a client that has not answered the previous ping is gone (half-open TCP); free its stream. */
+  /** Heartbeat: a client that has not answered the previous ping is gone (half-open TCP); free its socket. */
   private ping(): void {
     if (!this.alive) {
       this.socket.terminate();
@@ -260,25 +318,6 @@ export class AudioStreamConnection {
     }
     this.alive = false;
     if (this.socket.readyState === WebSocket.OPEN) this.socket.ping();
-  }
-
-  private outcomeOf(error: unknown): Outcome {
-    const reason: unknown = this.abort.signal.aborted ? this.abort.signal.reason : error;
-    return toGatewayException(reason).code === ErrorCode.Cancelled ? 'cancelled' : 'failed';
-  }
-
-  private counters() {
-    return {
-      chunksSent: this.seq,
-      bytesSent: this.bytes,
-      audioMs: this.audioMs,
-      timeToFirstAudioMs: this.ttfaMs === undefined ? undefined : Math.round(this.ttfaMs),
-      servedBy: this.servedBy as Session['servedBy'],
-    };
-  }
-
-  private async saveProgress(): Promise<void> {
-    await this.deps.sessions.recordProgress(this.sessionId, this.counters()).catch(() => undefined);
   }
 }
 
@@ -288,6 +327,10 @@ class ClientGone extends Error {
     super('client disconnected');
     this.name = 'ClientGone';
   }
+}
+
+function invalidFromSeq(message: string): GatewayException {
+  return new GatewayException(ErrorCode.InvalidFromSeq, message, { field: 'from_seq' });
 }
 
 function rawToString(data: RawData): string {

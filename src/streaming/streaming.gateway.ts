@@ -1,56 +1,35 @@
-import { BeforeApplicationShutdown, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';
-import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { WebSocket } from 'ws';
-import {
-  limitsConfig,
-  streamingConfig,
-  type LimitsConfig,
-  type StreamingConfig,
-} from '../config/configuration';
-import { sleep } from '../common/abort';
-import { ErrorCode } from '../common/errors/error-codes';
-import { GatewayException } from '../common/errors/gateway.exception';
+import { streamingConfig, type StreamingConfig } from '../config/configuration';
 import { METRIC } from '../metrics/metric-names';
+import { SessionStreams } from '../sessions/session-streams';
 import { SessionsService } from '../sessions/sessions.service';
-import { StreamRegistry } from '../sessions/stream-registry';
+import { ReplayStore } from '../synthesis/replay/replay-store';
 import { AudioStreamConnection, type StreamDeps } from './audio-stream.connection';
-import { TtsService } from './tts.service';
-
-/** How long shutdown waits for streams to send their last frames. */
-const SHUTDOWN_FLUSH_MS = 2000;
 
 /** Prefix of the stream route; the adapter routes `/v1/tts/stream/<session_id>` here. */
 export const STREAM_PATH = '/v1/tts/stream';
 
+/** The WebSocket transport of session streams: one `AudioStreamConnection` per socket. */
 @WebSocketGateway({ path: STREAM_PATH })
-export class StreamingGateway implements OnGatewayConnection, BeforeApplicationShutdown {
+export class StreamingGateway implements OnGatewayConnection {
   private readonly deps: StreamDeps;
 
   constructor(
     sessions: SessionsService,
-    tts: TtsService,
-    private readonly streams: StreamRegistry,
+    streams: SessionStreams,
+    replay: ReplayStore,
     @Inject(streamingConfig.KEY) config: StreamingConfig,
-    @Inject(limitsConfig.KEY) limits: LimitsConfig,
-    @InjectMetric(METRIC.activeStreams) activeStreams: Gauge<string>,
-    @InjectMetric(METRIC.streamsTotal) streamsTotal: Counter<string>,
-    @InjectMetric(METRIC.streamBytesTotal) streamBytes: Counter<string>,
-    @InjectMetric(METRIC.timeToFirstAudio) timeToFirstAudio: Histogram<string>,
+    @InjectMetric(METRIC.resumesTotal) resumes: Counter<string>,
+    @InjectMetric(METRIC.clientMessagesRejectedTotal) rejectedMessages: Counter<string>,
     @InjectPinoLogger(StreamingGateway.name) logger: PinoLogger,
   ) {
-    this.deps = {
-      sessions,
-      tts,
-      streams,
-      config,
-      maxConcurrentStreams: limits.maxConcurrentStreams,
-      metrics: { activeStreams, streamsTotal, streamBytes, timeToFirstAudio },
-      logger,
-    };
+    this.deps = { sessions, streams, replay, config, metrics: { resumes, rejectedMessages }, logger };
   }
 
   /**
@@ -60,31 +39,21 @@ export class StreamingGateway implements OnGatewayConnection, BeforeApplicationS
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     let sessionId = '';
     let binary = false;
+    let fromSeq: string | undefined;
     try {
       const url = new URL(request.url ?? '/', 'http://localhost');
       sessionId = safeDecode(url.pathname.slice(STREAM_PATH.length + 1).replace(/\/+$/, ''));
       binary = ['1', 'true'].includes(url.searchParams.get('binary') ?? '');
+      fromSeq = url.searchParams.get('from_seq') ?? undefined;
     } catch {
       sessionId = '';
     }
-    new AudioStreamConnection(socket, sessionId, binary, this.deps).run().catch((error: unknown) => {
-      this.deps.logger.error({ err: error }, 'stream connection failed');
-      socket.terminate();
-    });
-  }
-
-  /**
-   * Before Nest closes the sockets (it terminates them), end running streams with a `shutting_down` error
-   * frame and close handshake, giving them a moment to flush. Readiness is already 503 (ShutdownState).
-   */
-  async beforeApplicationShutdown(): Promise<void> {
-    if (this.streams.size === 0) return;
-    this.streams.abortAll(
-      new GatewayException(ErrorCode.ShuttingDown, 'the gateway is shutting down; create a new session'),
-    );
-    const deadline = performance.now() + SHUTDOWN_FLUSH_MS;
-    while (this.streams.size > 0 && performance.now() < deadline) await sleep(20);
-    await sleep(50); // let the error frames and close frames leave the kernel buffers
+    new AudioStreamConnection(socket, { sessionId, binary, fromSeq }, this.deps)
+      .run()
+      .catch((error: unknown) => {
+        this.deps.logger.error({ err: error }, 'stream connection failed');
+        socket.terminate();
+      });
   }
 }
 

@@ -1,10 +1,10 @@
 import { Module } from '@nestjs/common';
 import { SessionsModule } from '../sessions/sessions.module';
 import { StreamingGateway } from './streaming.gateway';
-import { TtsModule } from './tts.module';
 
+/** The WebSocket transport only; synthesis, replay and session lifecycles live in their own modules. */
 @Module({
-  imports: [SessionsModule, TtsModule],
+  imports: [SessionsModule],
   providers: [StreamingGateway],
 })
 export class StreamingModule {}

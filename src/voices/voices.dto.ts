@@ -53,3 +53,22 @@ export class VoiceListDto {
   @ApiProperty({ type: [ProviderStatusDto], description: 'Each queried provider with its state.' })
   providers: ProviderStatusDto[];
 }
+
+export class ProviderDetailDto extends ProviderStatusDto {
+  @ApiProperty({ enum: ['closed', 'open', 'half_open'], description: 'The circuit breaker of this replica.' })
+  circuit: 'closed' | 'open' | 'half_open';
+  @ApiPropertyOptional({
+    description: 'Seconds until an open circuit (or an upstream 429 cool-down) lets a request through.',
+  })
+  retry_after_s?: number;
+  @ApiProperty({ description: 'Requests running on the engine now.' }) in_flight: number;
+  @ApiProperty({ description: 'Requests waiting for its concurrency cap.' }) queued: number;
+  @ApiPropertyOptional({
+    description: 'Concurrent requests allowed (PROVIDER_<ID>_CONCURRENCY); absent = unbounded.',
+  })
+  concurrency?: number;
+}
+
+export class ProviderListDto {
+  @ApiProperty({ type: [ProviderDetailDto] }) providers: ProviderDetailDto[];
+}

@@ -65,12 +65,15 @@ export class VoicesService {
       const voice = voices.find((v) => v.id === query.voice);
       if (!voice) {
         const known = voices.map((v) => v.id);
+        const owner = await this.ownerOf(query.voice, provider.id);
         throw new GatewayException(
           ErrorCode.VoiceNotFound,
           `voice "${query.voice}" does not belong to provider "${provider.id}"` +
-            (unavailableReason
-              ? ` (the provider is unavailable: ${unavailableReason})`
-              : `; its voices: ${preview(known)} (see GET /v1/voices?provider=${provider.id})`),
+            (owner
+              ? `; it is a voice of provider "${owner}" (send "provider": "${owner}")`
+              : unavailableReason
+                ? ` (the provider is unavailable: ${unavailableReason})`
+                : `; its voices: ${preview(known)} (see GET /v1/voices?provider=${provider.id})`),
           { field: 'voice', allowed: known.length <= 50 ? known : undefined },
         );
       }
@@ -106,6 +109,47 @@ export class VoicesService {
       );
     }
     return { provider, voice: best, language };
+  }
+
+  /**
+   * The `rank`-th best voice of a provider for a language and gender (wrapping around), so that several
+   * names (OpenAI's six voices) map to different voices of one engine. Best = closest language, then id.
+   */
+  async pickRanked(
+    query: { provider?: string; language?: string; gender?: VoiceGender },
+    rank: number,
+    defaultProvider: () => Promise<ProviderId>,
+  ): Promise<ResolvedVoice> {
+    const provider = await this.pickProvider({ provider: query.provider }, defaultProvider);
+    const language = query.language !== undefined ? this.requireLanguage(query.language) : undefined;
+    const { voices } = await this.voicesOf(provider);
+    const wanted = language ?? 'en';
+    const scored = voices
+      .map((voice) => ({
+        voice,
+        score: Math.max(
+          languageMatchScore(wanted, voice.language) * 2,
+          ...voice.languages.map((l) => languageMatchScore(wanted, l)),
+        ),
+      }))
+      .filter((c) => c.score > 0);
+    const ofGender = query.gender ? scored.filter((c) => c.voice.gender === query.gender) : scored;
+    const pool = (ofGender.length > 0 ? ofGender : scored).sort(
+      (a, b) => b.score - a.score || a.voice.id.localeCompare(b.voice.id),
+    );
+    if (pool.length === 0)
+      return this.resolve({ provider: provider.id, language, gender: query.gender }, defaultProvider);
+    const voice = pool[rank % pool.length].voice;
+    return { provider, voice, language: language ?? voice.language };
+  }
+
+  /** Another enabled provider that has this voice id, for a message that leads to the fix. */
+  private async ownerOf(voiceId: string, except: ProviderId): Promise<ProviderId | undefined> {
+    for (const provider of this.registry.all()) {
+      if (provider.id === except) continue;
+      if ((await this.voicesOf(provider)).voices.some((v) => v.id === voiceId)) return provider.id;
+    }
+    return undefined;
   }
 
   private async pickProvider(

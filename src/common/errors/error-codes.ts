@@ -24,6 +24,17 @@ export enum ErrorCode {
   BadMessage = 'bad_message',
   ShuttingDown = 'shutting_down',
   InternalError = 'internal_error',
+  UnsupportedMediaType = 'unsupported_media_type',
+  PolicyViolation = 'policy_violation',
+  ProviderBusy = 'provider_busy',
+  ProviderStreamInterrupted = 'provider_stream_interrupted',
+  ResumeUnavailable = 'resume_unavailable',
+  InvalidFromSeq = 'invalid_from_seq',
+  Superseded = 'superseded',
+  AudioTooLong = 'audio_too_long',
+  StateUnavailable = 'state_unavailable',
+  StreamLost = 'stream_lost',
+  Unauthorized = 'unauthorized',
 }
 
 /** HTTP status for each code. The switch is exhaustive: adding a code without a status fails to compile. */
@@ -37,17 +48,27 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.UnsupportedFormat:
     case ErrorCode.UnsupportedSampleRate:
     case ErrorCode.BadMessage:
+    case ErrorCode.InvalidFromSeq:
       return 400;
+    case ErrorCode.Unauthorized:
+      return 401;
     case ErrorCode.NotFound:
     case ErrorCode.SessionNotFound:
       return 404;
     case ErrorCode.SlowConsumer:
       return 408;
     case ErrorCode.SessionAlreadyStreamed:
+    case ErrorCode.Superseded:
       return 409;
+    case ErrorCode.ResumeUnavailable:
+      return 410;
     case ErrorCode.PayloadTooLarge:
+    case ErrorCode.AudioTooLong:
       return 413;
+    case ErrorCode.UnsupportedMediaType:
+      return 415;
     case ErrorCode.RateLimited:
+    case ErrorCode.PolicyViolation:
       return 429;
     case ErrorCode.Cancelled:
       // nginx's "client closed request": the stream ended because the client asked for it.
@@ -55,10 +76,14 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.InternalError:
       return 500;
     case ErrorCode.ProviderError:
+    case ErrorCode.ProviderStreamInterrupted:
+    case ErrorCode.StreamLost:
       return 502;
     case ErrorCode.ProviderUnavailable:
+    case ErrorCode.ProviderBusy:
     case ErrorCode.TooManyStreams:
     case ErrorCode.ShuttingDown:
+    case ErrorCode.StateUnavailable:
       return 503;
     case ErrorCode.ProviderTimeout:
       return 504;

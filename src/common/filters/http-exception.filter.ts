@@ -12,6 +12,8 @@ export interface ErrorBody {
   code: string;
   field?: string;
   allowed?: ReadonlyArray<string | number>;
+  /** The request's id in the log, so a generic message can still be traced. */
+  request_id?: string;
 }
 
 /**
@@ -26,9 +28,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
     if (host.getType() !== 'http') return;
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { body, retryAfterSeconds } = errorResponse(exception);
+    const requestId = String(reply.request?.id ?? '');
+    if (requestId) body.request_id = requestId;
     if (body.statusCode >= 500 && body.code === (ErrorCode.InternalError as string)) {
       this.logger.error(
-        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
+        `request ${requestId}: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`,
       );
     }
     if (reply.sent) return;
@@ -56,9 +60,11 @@ export function errorResponse(exception: unknown): { body: ErrorBody; retryAfter
   if (exception instanceof HttpException) return { body: fromHttpException(exception) };
   const fastifyStatus = fastifyErrorStatus(exception);
   if (fastifyStatus !== undefined) {
-    return {
-      body: fromStatus(fastifyStatus, (exception as Error).message, fastifyCode(exception, fastifyStatus)),
-    };
+    const message =
+      fastifyStatus === 415
+        ? 'the request body must be JSON: send Content-Type: application/json'
+        : (exception as Error).message;
+    return { body: fromStatus(fastifyStatus, message, fastifyCode(exception, fastifyStatus)) };
   }
   const gateway: GatewayException = toGatewayException(exception);
   const body: ErrorBody = {
@@ -83,6 +89,12 @@ function fromHttpException(exception: HttpException): ErrorBody {
   // Nest maps Fastify's body-parser errors to plain HttpExceptions (losing FST_ codes); recognise them here.
   if (status === 400 && /JSON/.test(message))
     return fromStatus(status, `malformed JSON body: ${message}`, ErrorCode.MalformedJson);
+  if (status === 415)
+    return fromStatus(
+      status,
+      'the request body must be JSON: send Content-Type: application/json',
+      ErrorCode.UnsupportedMediaType,
+    );
   return fromStatus(status, message, codeForStatus(status));
 }
 
@@ -96,6 +108,8 @@ function codeForStatus(status: number): string {
       return ErrorCode.NotFound;
     case 413:
       return ErrorCode.PayloadTooLarge;
+    case 415:
+      return ErrorCode.UnsupportedMediaType;
     case 429:
       return ErrorCode.RateLimited;
     default:

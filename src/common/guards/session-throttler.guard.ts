@@ -14,11 +14,12 @@ import type { Counter } from 'prom-client';
 import { ErrorCode } from '../errors/error-codes';
 import { GatewayException } from '../errors/gateway.exception';
 import { METRIC } from '../../metrics/metric-names';
+import { clientOf } from '../request-origin';
 import { RATE_LIMITED_ROUTE } from './rate-limit.decorator';
 
 /**
  * @nestjs/throttler, applied only to routes marked with `@SessionCreationLimit` (the others are cheap or
- * limited elsewhere). Clients are keyed by IP as Fastify sees it: `req.ip` honours X-Forwarded-For only
+ * limited elsewhere), with one budget per client shared by all of them. Clients are keyed by IP as Fastify sees it: `req.ip` honours X-Forwarded-For only
  * when TRUST_PROXY says so, so a client cannot pick its own bucket. Refusals become our 429 with
  * `Retry-After` and are counted in `tts_rate_limited_total`.
  */
@@ -38,7 +39,15 @@ export class SessionThrottlerGuard extends ThrottlerGuard {
   }
 
   protected override getTracker(req: Record<string, unknown>): Promise<string> {
-    return Promise.resolve((req as unknown as FastifyRequest).ip);
+    return Promise.resolve(clientOf(req as unknown as FastifyRequest));
+  }
+
+  /**
+   * One budget per client across every limited route (session creation, `/file`, `/v1/audio/speech`): the
+   * stock key includes the controller and handler, which would give each route its own bucket.
+   */
+  protected override generateKey(_context: ExecutionContext, suffix: string, name: string): string {
+    return `synthesis:${name}:${suffix}`;
   }
 
   protected override throwThrottlingException(
@@ -49,7 +58,7 @@ export class SessionThrottlerGuard extends ThrottlerGuard {
     const retryAfterSeconds = Math.max(1, detail.timeToBlockExpire || detail.timeToExpire);
     throw new GatewayException(
       ErrorCode.RateLimited,
-      `too many sessions from this client: the limit is ${detail.limit} per ${Math.round(detail.ttl / 1000)} s; retry in ${retryAfterSeconds} s`,
+      `too many requests from this client (sessions, files and speech share one budget): the limit is ${detail.limit} per ${Math.round(detail.ttl / 1000)} s; retry in ${retryAfterSeconds} s`,
       { retryAfterSeconds },
     );
   }

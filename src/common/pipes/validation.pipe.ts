@@ -1,4 +1,4 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { ErrorCode } from '../errors/error-codes';
 import { GatewayException } from '../errors/gateway.exception';
 
@@ -7,7 +7,7 @@ import { GatewayException } from '../errors/gateway.exception';
  * GatewayException that names the field, plus every other problem in the message.
  */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new BodyObjectValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
@@ -35,4 +35,25 @@ function flatten(errors: ValidationError[], prefix = ''): { field: string; messa
     }));
     return [...own, ...flatten(error.children ?? [], field)];
   });
+}
+
+/**
+ * A body that is not a JSON object (an array, a string, nothing at all) is refused with a message that says
+ * so, before class-transformer turns `[1]` into a field named "0".
+ */
+class BodyObjectValidationPipe extends ValidationPipe {
+  override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+      const got = Array.isArray(value)
+        ? 'an array'
+        : value === undefined || value === null
+          ? 'no body'
+          : `a ${typeof value}`;
+      throw new GatewayException(
+        ErrorCode.ValidationFailed,
+        `the request body must be a JSON object (expected an object, got ${got})`,
+      );
+    }
+    return super.transform(value, metadata) as Promise<unknown>;
+  }
 }

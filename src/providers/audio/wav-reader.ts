@@ -22,6 +22,15 @@ const FORMAT_EXTENSIBLE = 0xfffe;
 const UNKNOWN_SIZES = new Set([0, 0xffffffff]);
 /** A header larger than this without a `data` chunk is not a WAV we want to buffer. */
 const MAX_HEADER_BYTES = 1 << 20;
+/**
+ * Upstream audio is untrusted: a rate of 20,000,003 Hz once made the resampler build a 100 MB filter. Real
+ * engines write 8–48 kHz; 192 kHz is the highest rate of any audio interface.
+ */
+export const MIN_UPSTREAM_RATE = 8000;
+export const MAX_UPSTREAM_RATE = 192000;
+const MAX_CHANNELS = 8;
+/** A `fmt ` chunk is 16, 18 or 40 bytes; anything much larger is not one. */
+const MAX_FMT_BYTES = 1024;
 
 type State =
   | { kind: 'riff' }
@@ -100,12 +109,16 @@ export class WavStreamReader {
         const size = readU32(this.pending, 4);
         this.consume(8);
         if (id === 'fmt ') {
+          if (size > MAX_FMT_BYTES)
+            throw new WavFormatError(`WAV fmt chunk of ${size} bytes is not plausible`);
           this.state = { kind: 'fmt', bytes: size + (size % 2) };
         } else if (id === 'data') {
           if (!this.fmt) throw new WavFormatError('WAV data chunk before its fmt chunk');
           this.state = { kind: 'data', remaining: UNKNOWN_SIZES.has(size) ? undefined : size };
         } else {
           // LIST, fact, JUNK, ds64, cue ... : skip, including the pad byte of odd-sized chunks.
+          if (this.headerBytes + size > MAX_HEADER_BYTES)
+            throw new WavFormatError(`WAV header chunk "${id}" of ${size} bytes is too large`);
           this.state = { kind: 'skip', bytes: size + (size % 2) };
         }
         return undefined;
@@ -172,6 +185,11 @@ function parseFmt(chunk: Uint8Array): WavFormat {
   if (tag === FORMAT_EXTENSIBLE && chunk.length >= 26) tag = view.getUint16(24, true);
   if (channels < 1 || sampleRate < 1)
     throw new WavFormatError('WAV fmt chunk has no channels or no sample rate');
+  if (sampleRate < MIN_UPSTREAM_RATE || sampleRate > MAX_UPSTREAM_RATE)
+    throw new WavFormatError(
+      `WAV sample rate ${sampleRate} Hz is outside ${MIN_UPSTREAM_RATE}..${MAX_UPSTREAM_RATE} Hz`,
+    );
+  if (channels > MAX_CHANNELS) throw new WavFormatError(`WAV with ${channels} channels is not supported`);
   if (tag === FORMAT_PCM && [8, 16, 24, 32].includes(bitsPerSample)) {
     return { formatTag: FORMAT_PCM, channels, sampleRate, bitsPerSample };
   }

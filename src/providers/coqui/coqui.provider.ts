@@ -17,6 +17,7 @@ import {
   bodyReadError,
   errorMessage,
   joinUrl,
+  readBytesBounded,
   readTextBounded,
   startRequest,
   type HttpPeer,
@@ -34,6 +35,8 @@ const DISCOVERY_TIMEOUT_MS = 5000;
 const HEALTH_TIMEOUT_MS = 3000;
 const VOICES_TTL_MS = 5 * 60_000;
 const MAX_PAGE_BYTES = 1 << 20;
+/** One sentence (≤ 250 characters) is seconds of audio; 32 MiB is minutes even at 192 kHz. Untrusted. */
+const MAX_SENTENCE_WAV_BYTES = 32 << 20;
 /** Chunks handed on from a complete sentence WAV: 200 ms, like a streaming engine's. */
 const CHUNK_MS = 200;
 
@@ -146,7 +149,7 @@ export class CoquiProvider implements TtsProvider {
         SYNTHESIS_TIMEOUT_MS,
       );
       try {
-        return new Uint8Array(await started.response.arrayBuffer());
+        return await readBytesBounded(this.peer, started.response, MAX_SENTENCE_WAV_BYTES, started.signal);
       } catch (error) {
         throw bodyReadError(this.peer, error, started.signal);
       } finally {
@@ -163,6 +166,7 @@ export class CoquiProvider implements TtsProvider {
       if (!(error instanceof WavFormatError)) throw error;
       throw new ProviderError(this.id, `${this.peer.label} sent an unreadable WAV: ${error.message}`, true, {
         cause: error,
+        publicReason: 'sent unreadable audio',
       });
     }
     const sampleRate = wav.format?.sampleRate ?? COQUI_DEFAULT_SAMPLE_RATE;

@@ -87,3 +87,40 @@ function genderOf(ageGender: string): VoiceGender | undefined {
   const g = ageGender.split('/').pop()?.toUpperCase();
   return g === 'M' ? 'male' : g === 'F' ? 'female' : undefined;
 }
+
+/**
+ * espeak's voice variants (`+f1`…`+f5`, `+m1`…`+m7`) change the formants and pitch: audibly different
+ * speakers of the same language. Listed as voices of their own (with their gender) for the English voices,
+ * so that OpenAI's six voice names map to six different-sounding espeak voices; any `<voice>+<variant>` of
+ * another language is accepted too (see `variantVoice`).
+ */
+export const ESPEAK_VARIANTS: readonly { id: string; gender: VoiceGender }[] = [
+  ...[1, 2, 3, 4, 5].map((n) => ({ id: `f${n}`, gender: 'female' as const })),
+  ...[1, 2, 3, 4, 5, 6, 7].map((n) => ({ id: `m${n}`, gender: 'male' as const })),
+];
+const VARIANT_BASES = ['en-us', 'en-gb'];
+
+export function withEnglishVariants(voices: readonly Voice[]): Voice[] {
+  const out = [...voices];
+  for (const base of voices.filter((v) => VARIANT_BASES.includes(v.id))) {
+    for (const variant of ESPEAK_VARIANTS) {
+      const voice = variantVoice(base, variant.id);
+      if (voice) out.push(voice);
+    }
+  }
+  return out;
+}
+
+/** `en-us` + `f3` → the voice `en-us+f3` (espeak `-v gmw/en-US+f3`), or undefined for an unknown variant. */
+export function variantVoice(base: Voice, variant: string): Voice | undefined {
+  const known = ESPEAK_VARIANTS.find((v) => v.id === variant);
+  const file = base.extra?.espeakFile;
+  if (!known || typeof file !== 'string') return undefined;
+  return {
+    ...base,
+    id: `${base.id}+${variant}`,
+    name: `${base.name} (${known.gender} variant ${variant})`,
+    gender: known.gender,
+    extra: { ...base.extra, espeakFile: `${file}+${variant}`, variant },
+  };
+}

@@ -13,7 +13,12 @@ import {
   type Voice,
 } from '../provider.contract';
 import { WavFormatError, WavStreamReader } from '../audio/wav-reader';
-import { ESPEAK_SAMPLE_RATE, espeakVoicesFromRows, parseEspeakVoices } from './espeak-voices';
+import {
+  ESPEAK_SAMPLE_RATE,
+  espeakVoicesFromRows,
+  parseEspeakVoices,
+  withEnglishVariants,
+} from './espeak-voices';
 
 const run = promisify(execFile);
 
@@ -117,13 +122,18 @@ export class EspeakProvider implements TtsProvider {
       const exit = await exited;
       signal.throwIfAborted();
       if (spawnError)
-        throw new ProviderError(this.id, this.describeFailure(spawnError), false, { cause: spawnError });
+        throw new ProviderError(this.id, this.describeFailure(spawnError), false, {
+          cause: spawnError,
+          kind: 'transport',
+          publicReason: 'espeak-ng could not be started',
+        });
       if (exit.code !== 0) {
         const why = stderr.trim().replace(/\s+/g, ' ') || `killed by ${exit.signal ?? 'unknown signal'}`;
         throw new ProviderError(
           this.id,
           `espeak-ng exited with code ${exit.code ?? 'none'}: ${why}`,
           exit.code === null,
+          { publicReason: `espeak-ng exited with code ${exit.code ?? 'none'}` },
         );
       }
       this.decodeEnd(wav);
@@ -140,7 +150,7 @@ export class EspeakProvider implements TtsProvider {
       timeout: QUERY_TIMEOUT_MS,
       maxBuffer: 4 << 20,
     });
-    const voices = espeakVoicesFromRows(parseEspeakVoices(stdout));
+    const voices = withEnglishVariants(espeakVoicesFromRows(parseEspeakVoices(stdout)));
     if (voices.length === 0)
       throw new Error('espeak-ng --voices listed no voices (is espeak-ng-data installed?)');
     return voices;
@@ -155,7 +165,10 @@ export class EspeakProvider implements TtsProvider {
     );
     if (file) return file;
     if (!known && (await this.listVoices()).length === 0) {
-      throw new ProviderError(this.id, await this.unavailableReason(), false);
+      throw new ProviderError(this.id, await this.unavailableReason(), false, {
+        kind: 'transport',
+        publicReason: 'espeak-ng is unavailable',
+      });
     }
     throw new UnsupportedCapabilityError(this.id, `espeak has no voice "${voice.id}"`);
   }
@@ -185,6 +198,7 @@ export class EspeakProvider implements TtsProvider {
     return error instanceof WavFormatError
       ? new ProviderError(this.id, `espeak-ng wrote unexpected output: ${error.message}`, false, {
           cause: error,
+          publicReason: 'espeak-ng wrote unexpected output',
         })
       : error;
   }

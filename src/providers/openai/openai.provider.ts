@@ -184,6 +184,7 @@ export class OpenAiProvider implements TtsProvider {
           this.id,
           `${this.peer.label} ignored response_format "pcm" and sent ${contentType}`,
           false,
+          { publicReason: 'sent compressed audio instead of PCM' },
         );
       }
       const decoder = new BodyDecoder(rateFromContentType(contentType) ?? OPENAI_PCM_SAMPLE_RATE);
@@ -208,6 +209,7 @@ export class OpenAiProvider implements TtsProvider {
       if (!(error instanceof WavFormatError)) throw error;
       throw new ProviderError(this.id, `${this.peer.label} sent an unreadable WAV: ${error.message}`, false, {
         cause: error,
+        publicReason: 'sent unreadable audio',
       });
     }
   }

@@ -43,7 +43,11 @@ export async function startRequest(
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort(
-      new ProviderTimeoutError(peer.providerId, `${peer.label} did not answer within ${headersTimeoutMs} ms`),
+      new ProviderTimeoutError(
+        peer.providerId,
+        `${peer.label} did not answer within ${headersTimeoutMs} ms`,
+        `did not answer within ${headersTimeoutMs} ms`,
+      ),
     );
   }, headersTimeoutMs);
   const release = () => {
@@ -63,9 +67,7 @@ export async function startRequest(
       peer.providerId,
       `${peer.label} is unreachable: ${describeNetworkError(error)}`,
       true,
-      {
-        cause: error,
-      },
+      { cause: error, kind: 'transport', publicReason: 'is unreachable' },
     );
   }
   clearTimeout(timer);
@@ -73,7 +75,7 @@ export async function startRequest(
   if (!response.ok) {
     const message = await readErrorMessage(response, controller.signal);
     release();
-    throw httpStatusError(peer, response.status, message);
+    throw httpStatusError(peer, response.status, message, retryAfterOf(response.headers.get('retry-after')));
   }
   return { response, signal: controller.signal, release };
 }
@@ -86,7 +88,7 @@ export function bodyReadError(peer: HttpPeer, error: unknown, signal: AbortSigna
     peer.providerId,
     redact(`${peer.label} broke off the response: ${describeNetworkError(error)}`, peer.secrets),
     true,
-    { cause: error },
+    { cause: error, publicReason: 'broke off the response' },
   );
 }
 
@@ -96,19 +98,82 @@ export class HttpStatusError extends ProviderError {
     providerId: ProviderId,
     readonly status: number,
     message: string,
+    retryAfterSeconds?: number,
   ) {
-    super(providerId, message, status === 408 || status === 429 || status >= 500);
+    super(providerId, message, status === 408 || status === 429 || status >= 500, {
+      kind: status === 429 ? 'rate_limited' : 'response',
+      retryAfterSeconds,
+      publicReason: `answered HTTP ${status}`,
+    });
     this.name = 'HttpStatusError';
   }
 }
 
-export function httpStatusError(peer: HttpPeer, status: number, serverMessage: string): HttpStatusError {
+export function httpStatusError(
+  peer: HttpPeer,
+  status: number,
+  serverMessage: string,
+  retryAfterSeconds?: number,
+): HttpStatusError {
   const detail = serverMessage ? `: ${serverMessage}` : '';
   return new HttpStatusError(
     peer.providerId,
     status,
     redact(`${peer.label} answered HTTP ${status}${detail}`, peer.secrets),
+    retryAfterSeconds,
   );
+}
+
+/** `Retry-After` in seconds (delta-seconds or an HTTP date), bounded to a day; undefined when absent or bad. */
+export function retryAfterOf(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = /^\s*\d+\s*$/.test(header) ? Number(header) : (Date.parse(header) - Date.now()) / 1000;
+  return Number.isFinite(seconds) ? Math.min(86400, Math.max(0, seconds)) : undefined;
+}
+
+/**
+ * Reads a whole body, refusing more than `limit` bytes (an upstream that sends gigabytes must not make us
+ * hold them). Aborting `signal` stops the read.
+ */
+export async function readBytesBounded(
+  peer: HttpPeer,
+  response: Response,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    throw new ProviderError(
+      peer.providerId,
+      `${peer.label} announced a ${declared}-byte body; the limit is ${limit}`,
+      false,
+      { publicReason: 'sent a response larger than the gateway accepts' },
+    );
+  }
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  if (response.body) {
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      signal?.throwIfAborted();
+      total += chunk.length;
+      if (total > limit) {
+        throw new ProviderError(
+          peer.providerId,
+          `${peer.label} sent more than ${limit} bytes in one response`,
+          false,
+          { publicReason: 'sent a response larger than the gateway accepts' },
+        );
+      }
+      parts.push(chunk);
+    }
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** Reads a (bounded) error body and extracts the human part of it. Never throws. */

@@ -15,6 +15,7 @@ import {
 } from 'class-validator';
 import { normalizeText } from '../../common/text/normalize-text';
 import { PROVIDER_IDS } from '../../providers/provider.contract';
+import { FAILOVER_MODES, type FailoverMode } from '../../synthesis/synthesis.types';
 import {
   MAX_SAMPLE_RATE,
   MIN_SAMPLE_RATE,
@@ -95,13 +96,24 @@ export class CreateSessionDto {
     type: [String],
     enum: PROVIDER_IDS,
     description:
-      'Providers to try, in order, if the chosen one fails before any audio is produced (each uses its best voice for the language).',
+      'Providers to try, in order, when the chosen one fails or its circuit is open (each uses its best voice for the language). Default: DEFAULT_FALLBACK_PROVIDERS.',
+    example: ['espeak'],
   })
   @IsOptional()
   @IsString({ each: true, message: 'fallback_providers must be an array of provider ids' })
   @ArrayMaxSize(5, { message: 'fallback_providers may list at most 5 providers' })
   @IsArray({ message: 'fallback_providers must be an array of provider ids' })
   fallback_providers?: string[];
+
+  @ApiPropertyOptional({
+    enum: FAILOVER_MODES,
+    default: 'before_audio',
+    description:
+      '`before_audio`: fall back only before the first audio. `mid_stream`: also after audio started, restarting on the fallback at the beginning of the interrupted sentence (announced with a `provider_switched` message).',
+  })
+  @IsOptional()
+  @IsIn(FAILOVER_MODES, { message: `failover must be one of: ${FAILOVER_MODES.join(', ')}` })
+  failover?: FailoverMode;
 }
 
 /** Every field a create request may carry, for the "unknown field" message. */
@@ -114,4 +126,5 @@ export const CREATE_SESSION_FIELDS = [
   'sample_rate_hz',
   'speed',
   'fallback_providers',
+  'failover',
 ] as const;

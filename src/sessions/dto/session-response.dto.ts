@@ -1,7 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { PROVIDER_IDS } from '../../providers/provider.contract';
-import { AUDIO_FORMATS, STREAM_FORMATS } from '../../transcode/audio-format';
+import {
+  AUDIO_FORMATS,
+  MAX_SAMPLE_RATE,
+  MIN_SAMPLE_RATE,
+  STREAM_FORMATS,
+} from '../../transcode/audio-format';
 import { SESSION_STATUSES } from '../session.model';
 
 export class SessionErrorDto {
@@ -20,6 +26,7 @@ export class SessionDto {
   @ApiProperty({ example: 24000 }) sample_rate_hz: number;
   @ApiProperty({ example: 1 }) speed: number;
   @ApiProperty({ type: [String] }) fallback_providers: string[];
+  @ApiProperty({ enum: ['before_audio', 'mid_stream'] }) failover: string;
   @ApiProperty({ example: 'audio/pcm' }) content_type: string;
   @ApiProperty({ example: 'ws://localhost:8080/v1/tts/stream/3b9a…' }) ws_url: string;
   @ApiProperty({ example: 'http://localhost:8080/v1/tts/sessions/3b9a…/file' }) file_url: string;
@@ -45,15 +52,25 @@ export class SessionFileQueryDto {
   @IsOptional()
   @IsIn(AUDIO_FORMATS, { message: `format must be one of: ${AUDIO_FORMATS.join(', ')}` })
   format?: (typeof AUDIO_FORMATS)[number];
+
+  @ApiPropertyOptional({
+    minimum: MIN_SAMPLE_RATE,
+    maximum: MAX_SAMPLE_RATE,
+    description:
+      "Output rate; default: the session's rate when the format allows it, else the format's default.",
+  })
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value,
+  )
+  @IsInt({ message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}` })
+  @Min(MIN_SAMPLE_RATE, {
+    message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}`,
+  })
+  @Max(MAX_SAMPLE_RATE, {
+    message: `sample_rate_hz must be an integer from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}`,
+  })
+  sample_rate_hz?: number;
 }
 
-export class ErrorResponseDto {
-  @ApiProperty({ example: 400 }) statusCode: number;
-  @ApiProperty({ example: 'Bad Request' }) error: string;
-  @ApiProperty({ example: 'target_format must be one of: pcm16, mulaw, alaw, wav, mp3, opus' })
-  message: string;
-  @ApiProperty({ example: 'validation_failed', description: 'Stable machine-readable code.' }) code: string;
-  @ApiPropertyOptional({ example: 'target_format', description: 'The request field at fault.' })
-  field?: string;
-  @ApiPropertyOptional({ type: [String], description: 'Values the field accepts.' }) allowed?: string[];
-}
+export { ErrorResponseDto } from '../../common/openapi/api-errors';

@@ -1,0 +1,275 @@
+import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
+import type { Counter } from 'prom-client';
+import { sleep } from '../common/abort';
+import { ErrorCode } from '../common/errors/error-codes';
+import { GatewayException } from '../common/errors/gateway.exception';
+import { internalDetail, toGatewayException } from '../common/errors/to-gateway-exception';
+import { streamingConfig, type StreamingConfig } from '../config/configuration';
+import { METRIC } from '../metrics/metric-names';
+import type { ReplayLog, StreamEvent } from '../synthesis/replay/replay-log';
+import { ReplayStore } from '../synthesis/replay/replay-store';
+import { SynthesisRuns, type RunOutcome, type SynthesisRun } from '../synthesis/synthesis-runs';
+import { SynthesisSlots, type SlotRelease } from '../synthesis/synthesis-slots';
+import type { SynthesisPlan } from '../synthesis/synthesis.types';
+import { TtsService } from '../synthesis/tts.service';
+import type { Session } from './session.model';
+import { SessionStore } from './session.store';
+
+/** A socket following a session stream; told when another socket takes over. */
+export interface StreamReader {
+  supersede(): void;
+}
+
+/** The abort reason when nobody came back for a detached stream within the resume window. */
+export class ResumeWindowExpired extends Error {
+  constructor(seconds: number) {
+    super(`the client disconnected and did not resume within ${seconds} s`);
+    this.name = 'ResumeWindowExpired';
+  }
+}
+
+/**
+ * One session's synthesis, running on its own: it appends encoded frames to the session's replay log while
+ * a socket (the reader) follows, keeps going for a while when the socket drops (bounded by the log: it
+ * pauses when the buffer is full), and is abandoned when nobody resumes within RESUME_WINDOW_SECONDS.
+ * Cancel, DELETE, a drain deadline or the window's end abort it; the engine call stops with it.
+ */
+export class SessionStream {
+  readonly abort = new AbortController();
+  private reader: StreamReader | undefined;
+  private detachTimer: NodeJS.Timeout | undefined;
+  /** Highest seq a reader has sent; frames sent again on a resume are not counted twice. */
+  private deliveredSeq = 0;
+  private outcome: RunOutcome = 'failed';
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly session: Session,
+    readonly log: ReplayLog,
+    private readonly plan: SynthesisPlan,
+    private readonly run: SynthesisRun,
+    private readonly release: SlotRelease,
+    private readonly owner: SessionStreams,
+  ) {
+    this.done = this.produce();
+  }
+
+  /** A socket starts reading; the previous one (if any) is superseded. */
+  attach(reader: StreamReader): void {
+    clearTimeout(this.detachTimer);
+    this.detachTimer = undefined;
+    const previous = this.reader;
+    this.reader = reader;
+    if (previous && previous !== reader) previous.supersede();
+  }
+
+  /** The reader's socket is gone: keep synthesizing (bounded) until it resumes or the window ends. */
+  detach(reader: StreamReader): void {
+    if (this.reader !== reader) return;
+    this.reader = undefined;
+    if (this.log.finished || this.abort.signal.aborted) return;
+    const seconds = this.owner.config.resumeWindowSeconds;
+    this.detachTimer = setTimeout(() => this.abort.abort(new ResumeWindowExpired(seconds)), seconds * 1000);
+    this.detachTimer.unref();
+  }
+
+  /** A reader sent this event to its client: counted once per seq, for metrics and the session. */
+  delivered(event: StreamEvent): void {
+    if (event.kind !== 'audio' || event.seq <= this.deliveredSeq) return;
+    this.deliveredSeq = event.seq;
+    this.run.sent({
+      data: event.data,
+      providerId: this.run.servedBy ?? this.session.provider,
+      audioMs: event.audioMs,
+    });
+  }
+
+  private async produce(): Promise<void> {
+    const signal = this.abort.signal;
+    let seq = 0;
+    let bytes = 0;
+    let audioMs = 0;
+    let error: GatewayException | undefined;
+    try {
+      for await (const audio of this.owner.tts.synthesize(this.plan, signal)) {
+        await this.log.waitForRoom(signal);
+        if (audio.switched) {
+          this.owner.switches.inc({ from: audio.switched.from, to: audio.switched.to });
+          await this.log.append({ kind: 'switch', seq: seq + 1, ...audio.switched });
+        }
+        this.run.servedBy = audio.providerId;
+        if (audio.data.length === 0) continue;
+        seq += 1;
+        bytes += audio.data.length;
+        audioMs = audio.audioMs;
+        await this.log.append({ kind: 'audio', seq, data: audio.data, audioMs: audio.audioMs });
+        if (seq % 25 === 0) void this.owner.progress(this.session.id, this.counters());
+      }
+      signal.throwIfAborted();
+      await this.log.append({
+        kind: 'eos',
+        totals: { chunks: seq, bytes, audioDurationMs: Math.round(audioMs) },
+      });
+      this.outcome = 'completed';
+    } catch (caught) {
+      const reason: unknown = signal.aborted ? signal.reason : caught;
+      error =
+        reason instanceof ResumeWindowExpired
+          ? new GatewayException(ErrorCode.Cancelled, reason.message)
+          : toGatewayException(reason);
+      this.outcome =
+        reason instanceof ResumeWindowExpired
+          ? 'disconnected'
+          : error.code === ErrorCode.Cancelled
+            ? 'cancelled'
+            : 'failed';
+      if (error.code === ErrorCode.InternalError || !(reason instanceof GatewayException)) {
+        const detail = internalDetail(reason);
+        this.owner.logger.warn({ sessionId: this.session.id, err: reason, detail }, 'stream failed');
+      }
+      await this.log.append({ kind: 'error', code: error.code, message: error.message });
+    } finally {
+      clearTimeout(this.detachTimer);
+      this.release();
+      this.run.end(this.outcome, error && { code: error.code, message: error.message });
+      await this.owner.finished(this, this.outcome, error);
+    }
+  }
+
+  counters(): Pick<Session, 'chunksSent' | 'bytesSent' | 'audioMs' | 'timeToFirstAudioMs' | 'servedBy'> {
+    return {
+      chunksSent: this.run.chunks,
+      bytesSent: this.run.bytes,
+      audioMs: this.run.audioMs,
+      timeToFirstAudioMs: this.run.ttfaMs === undefined ? undefined : Math.round(this.run.ttfaMs),
+      servedBy: this.run.servedBy,
+    };
+  }
+}
+
+/**
+ * The session streams this replica is producing, by session id. Starting one takes a synthesis slot (the
+ * global and per-client caps), opens the session's replay log and runs the synthesis; `abort` is where
+ * DELETE, a cancel message and (with several replicas) a pub/sub cancel land; `drain` lets running streams
+ * finish on shutdown.
+ */
+@Injectable()
+export class SessionStreams implements BeforeApplicationShutdown {
+  private readonly streams = new Map<string, SessionStream>();
+
+  constructor(
+    readonly tts: TtsService,
+    private readonly store: SessionStore,
+    private readonly replay: ReplayStore,
+    private readonly slots: SynthesisSlots,
+    private readonly runs: SynthesisRuns,
+    @Inject(streamingConfig.KEY) readonly config: StreamingConfig,
+    @InjectMetric(METRIC.providerSwitchesTotal) readonly switches: Counter<string>,
+    @InjectPinoLogger('SessionStream') readonly logger: PinoLogger,
+  ) {}
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  get(sessionId: string): SessionStream | undefined {
+    return this.streams.get(sessionId);
+  }
+
+  /**
+   * Starts producing a session that was just claimed (pending → streaming). Throws `too_many_streams`
+   * past the caps, after putting the session back to pending so the client may retry.
+   */
+  async start(
+    session: Session,
+    plan: SynthesisPlan,
+    extra: Record<string, unknown> = {},
+  ): Promise<SessionStream> {
+    let release: SlotRelease;
+    try {
+      release = this.slots.acquire(session.client, 'stream');
+    } catch (error) {
+      await this.store.transition(session.id, ['streaming'], { status: 'pending', startedAt: undefined });
+      throw error;
+    }
+    const run = this.runs.start({
+      route: 'stream',
+      provider: session.provider,
+      format: session.targetFormat,
+      sampleRateHz: session.sampleRateHz,
+      voice: session.voice,
+      textChars: session.text.length,
+      sessionId: session.id,
+      extra: { failover: session.failover, ...extra },
+    });
+    const stream = new SessionStream(session, this.replay.create(session.id), plan, run, release, this);
+    this.streams.set(session.id, stream);
+    return stream;
+  }
+
+  /** Aborts the session's local stream with `reason`; false when this replica runs none. */
+  abort(sessionId: string, reason: unknown): boolean {
+    const stream = this.streams.get(sessionId);
+    if (!stream) return false;
+    stream.abort.abort(reason);
+    return true;
+  }
+
+  abortAll(reason: unknown): void {
+    for (const stream of this.streams.values()) stream.abort.abort(reason);
+  }
+
+  /**
+   * Graceful drain: running streams may finish until `deadline` (performance.now() ms); what is still
+   * running then ends with `shutting_down`. Resolves when every stream has settled.
+   */
+  async drain(deadline: number): Promise<void> {
+    while (this.streams.size > 0 && performance.now() < deadline) await sleep(50);
+    if (this.streams.size === 0) return;
+    this.abortAll(
+      new GatewayException(ErrorCode.ShuttingDown, 'the gateway is shutting down; create a new session', {
+        retryAfterSeconds: 1,
+      }),
+    );
+    await Promise.allSettled([...this.streams.values()].map((s) => s.done));
+  }
+
+  /**
+   * The application is closing (after the SIGTERM drain, or in tests): whatever still runs ends now with
+   * `shutting_down`, and its readers get a moment to send that frame before Nest terminates the sockets.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.streams.size === 0) return;
+    await this.drain(0);
+    await sleep(100);
+  }
+
+  /** @internal Periodic counters while streaming. */
+  async progress(sessionId: string, counters: Partial<Session>): Promise<void> {
+    await this.store.update(sessionId, counters).catch(() => undefined);
+  }
+
+  /** @internal The stream ended: the session's final status and counters, and the log's retention. */
+  async finished(
+    stream: SessionStream,
+    outcome: RunOutcome,
+    error: GatewayException | undefined,
+  ): Promise<void> {
+    const id = stream.session.id;
+    if (this.streams.get(id) === stream) this.streams.delete(id);
+    this.replay.retire(id, stream.log);
+    const status = outcome === 'completed' ? 'completed' : outcome === 'failed' ? 'failed' : 'cancelled';
+    await this.store
+      .transition(id, ['streaming'], {
+        ...stream.counters(),
+        status,
+        finishedAt: new Date().toISOString(),
+        ...(error ? { error: { code: error.code, message: error.message } } : {}),
+      })
+      .catch((e: unknown) =>
+        this.logger.warn({ sessionId: id, err: e }, 'could not record the end of a stream'),
+      );
+  }
+}

@@ -1,0 +1,216 @@
+import type { ReplayCursor, ReplayLog, ResumeRefusal, StreamEvent } from './replay-log';
+
+export interface MemoryReplayLogOptions {
+  /** Bytes of audio the log may hold (RESUME_BUFFER_BYTES); frames already read are dropped beyond it. */
+  maxBytes: number;
+  /** Unread bytes the producer may run ahead of a following reader (the socket's high-water mark). */
+  followLagBytes: number;
+  /** Called with the change in held bytes, for the process-wide gauge. */
+  onBytes?: (delta: number) => void;
+}
+
+/** The in-process replay log (see `ReplayLog`): an array of events with an offset for what was trimmed. */
+export class MemoryReplayLog implements ReplayLog {
+  private events: StreamEvent[] = [];
+  /** Absolute index of events[0]. */
+  private base = 0;
+  private heldBytes = 0;
+  private unreadBytes = 0;
+  /** Absolute index up to which (exclusive) some reader has read; trimming never passes it. */
+  private readUpTo = 0;
+  private active: MemoryCursor | undefined;
+  private last = 0;
+  private done = false;
+  private disposed = false;
+  private readers = new Set<() => void>();
+  private roomWaiters = new Set<() => void>();
+
+  constructor(
+    readonly sessionId: string,
+    private readonly options: MemoryReplayLogOptions,
+  ) {}
+
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  get oldestSeq(): number {
+    for (const event of this.events) if (event.kind === 'audio') return event.seq;
+    return this.last + 1;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  append(event: StreamEvent): Promise<void> {
+    if (this.disposed || this.done) return Promise.resolve();
+    this.events.push(event);
+    if (event.kind === 'audio') {
+      this.last = event.seq;
+      this.heldBytes += event.data.length;
+      this.unreadBytes += event.data.length;
+      this.options.onBytes?.(event.data.length);
+    } else if (event.kind === 'eos' || event.kind === 'error') {
+      this.done = true;
+    }
+    this.wake(this.readers);
+    this.trim();
+    return Promise.resolve();
+  }
+
+  waitForRoom(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    if (this.hasRoom()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!this.hasRoom() && !this.disposed) return;
+        this.roomWaiters.delete(check);
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.roomWaiters.delete(check);
+        reject(signal.reason as Error);
+      };
+      this.roomWaiters.add(check);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  open(fromSeq: number): ReplayCursor | ResumeRefusal {
+    if (fromSeq > this.last + (this.done ? 0 : 1)) return 'beyond_end';
+    let index: number;
+    if (fromSeq > this.last) {
+      index = this.base + this.events.length;
+    } else {
+      const at = this.events.findIndex(
+        (e) => (e.kind === 'audio' || e.kind === 'switch') && e.seq >= fromSeq,
+      );
+      const first = this.events[at];
+      if (
+        at < 0 ||
+        (first.kind === 'audio' && first.seq > fromSeq) ||
+        (first.kind === 'switch' && first.seq > fromSeq)
+      )
+        return 'trimmed';
+      index = this.base + at;
+    }
+    const cursor = new MemoryCursor(this, index);
+    this.active = cursor;
+    this.unreadBytes = this.bytesFrom(index);
+    this.wakeRoom();
+    return cursor;
+  }
+
+  detach(cursor: ReplayCursor): void {
+    if (this.active !== cursor) return;
+    this.active = undefined;
+    this.unreadBytes = this.bytesFrom(this.readUpTo);
+    this.wakeRoom();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.options.onBytes?.(-this.heldBytes);
+    this.heldBytes = 0;
+    this.events = [];
+    this.wake(this.readers);
+    this.wakeRoom();
+  }
+
+  /** @internal The event at absolute `index`, waiting for it; undefined after the final event. */
+  async read(cursor: MemoryCursor, signal: AbortSignal): Promise<StreamEvent | undefined> {
+    for (;;) {
+      signal.throwIfAborted();
+      if (this.disposed) return undefined;
+      const offset = cursor.index - this.base;
+      if (offset < 0) return undefined; // trimmed under a reader that was replaced
+      if (offset < this.events.length) {
+        const event = this.events[offset];
+        cursor.index++;
+        if (cursor === this.active) {
+          if (event.kind === 'audio') this.unreadBytes -= event.data.length;
+          this.readUpTo = Math.max(this.readUpTo, cursor.index);
+          this.wakeRoom();
+          this.trim();
+        }
+        return event;
+      }
+      if (this.done) return undefined;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          this.readers.delete(wake);
+          reject(signal.reason as Error);
+        };
+        const wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        this.readers.add(wake);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+  }
+
+  private hasRoom(): boolean {
+    const limit = this.active ? this.options.followLagBytes : this.options.maxBytes;
+    return this.unreadBytes <= limit;
+  }
+
+  /** Drops read frames from the front while the log holds more than its bound. */
+  private trim(): void {
+    let drop = 0;
+    let freed = 0;
+    while (
+      drop < this.events.length &&
+      this.base + drop < this.readUpTo &&
+      this.heldBytes - freed > this.options.maxBytes
+    ) {
+      const event = this.events[drop];
+      if (event.kind === 'audio') freed += event.data.length;
+      drop++;
+    }
+    if (drop === 0) return;
+    this.events = this.events.slice(drop);
+    this.base += drop;
+    this.heldBytes -= freed;
+    this.options.onBytes?.(-freed);
+  }
+
+  private bytesFrom(index: number): number {
+    let total = 0;
+    for (let i = Math.max(0, index - this.base); i < this.events.length; i++) {
+      const event = this.events[i];
+      if (event.kind === 'audio') total += event.data.length;
+    }
+    return total;
+  }
+
+  /** Room waiters re-check their own condition and leave the set only when satisfied. */
+  private wakeRoom(): void {
+    for (const check of [...this.roomWaiters]) check();
+  }
+
+  private wake(set: Set<() => void>): void {
+    const waiting = [...set];
+    set.clear();
+    for (const fn of waiting) fn();
+  }
+}
+
+class MemoryCursor implements ReplayCursor {
+  constructor(
+    private readonly log: MemoryReplayLog,
+    public index: number,
+  ) {}
+
+  next(signal: AbortSignal): Promise<StreamEvent | undefined> {
+    return this.log.read(this, signal);
+  }
+}

@@ -1,0 +1,84 @@
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Gauge } from 'prom-client';
+import { streamingConfig, type StreamingConfig } from '../../config/configuration';
+import { METRIC } from '../../metrics/metric-names';
+import { MemoryReplayLog } from './memory-replay-log';
+import type { ReplayLog } from './replay-log';
+
+/**
+ * Where replay logs live, by session id. The in-memory store keeps each log while its stream runs and for
+ * RESUME_WINDOW_SECONDS after it ended (so a finished session can still be replayed), then frees it; bytes
+ * held are visible as `tts_resume_buffer_bytes`. A Redis store provides logs any replica can read.
+ */
+export abstract class ReplayStore {
+  /** A new log for a stream that starts now (replacing any old one of that session). */
+  abstract create(sessionId: string): ReplayLog;
+  /** The session's log if it is still retained. */
+  abstract get(sessionId: string): Promise<ReplayLog | undefined>;
+  /** The stream ended (or was abandoned): keep the log for the resume window, then free it. */
+  abstract retire(sessionId: string, log: ReplayLog): void;
+  /** Frees the log now (DELETE purges the audio). */
+  abstract drop(sessionId: string): void;
+}
+
+@Injectable()
+export class MemoryReplayStore extends ReplayStore implements OnApplicationShutdown {
+  private readonly logs = new Map<string, { log: ReplayLog; expiry?: NodeJS.Timeout }>();
+
+  constructor(
+    @Inject(streamingConfig.KEY) private readonly config: StreamingConfig,
+    @InjectMetric(METRIC.resumeBufferBytes) private readonly gauge: Gauge<string>,
+  ) {
+    super();
+  }
+
+  create(sessionId: string): ReplayLog {
+    this.drop(sessionId);
+    const log = new MemoryReplayLog(sessionId, {
+      // With resume off, a log only needs to hold what is in flight to the socket.
+      maxBytes: Math.max(this.config.resumeBufferBytes, this.config.sendHighWaterBytes),
+      followLagBytes: this.config.sendHighWaterBytes,
+      onBytes: (delta) => this.gauge.inc(delta),
+    });
+    this.logs.set(sessionId, { log });
+    return log;
+  }
+
+  get(sessionId: string): Promise<ReplayLog | undefined> {
+    return Promise.resolve(this.logs.get(sessionId)?.log);
+  }
+
+  retire(sessionId: string, log: ReplayLog): void {
+    const entry = this.logs.get(sessionId);
+    if (!entry || entry.log !== log) {
+      log.dispose();
+      return;
+    }
+    clearTimeout(entry.expiry);
+    const windowMs = this.config.resumeWindowSeconds * 1000;
+    if (windowMs <= 0) {
+      this.drop(sessionId);
+      return;
+    }
+    entry.expiry = setTimeout(() => this.drop(sessionId), windowMs).unref();
+  }
+
+  drop(sessionId: string): void {
+    const entry = this.logs.get(sessionId);
+    if (!entry) return;
+    clearTimeout(entry.expiry);
+    entry.log.dispose();
+    this.logs.delete(sessionId);
+  }
+
+  /** Logs held right now (tests count them to prove nothing outlives its session). */
+  get size(): number {
+    return this.logs.size;
+  }
+
+  /** After the sockets are closed (streams read their final frames during beforeApplicationShutdown). */
+  onApplicationShutdown(): void {
+    for (const id of [...this.logs.keys()]) this.drop(id);
+  }
+}

@@ -1,0 +1,72 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter } from 'prom-client';
+import { ErrorCode } from '../common/errors/error-codes';
+import { GatewayException } from '../common/errors/gateway.exception';
+import { limitsConfig, type LimitsConfig } from '../config/configuration';
+import { METRIC } from '../metrics/metric-names';
+import type { SynthesisRoute } from './synthesis.types';
+
+/** A held synthesis slot; release it exactly once (further calls are no-ops). */
+export type SlotRelease = () => void;
+
+/**
+ * The one cap on concurrent syntheses of this replica, whatever the route (WebSocket stream, `/file`,
+ * `/v1/audio/speech`, live contexts): MAX_CONCURRENT_STREAMS in all, MAX_STREAMS_PER_CLIENT per client, so
+ * one client can neither take every slot nor start work that no cap counts. Past either cap the request is
+ * refused at once with `too_many_streams` and `Retry-After` (never queued: queues hide overload).
+ */
+@Injectable()
+export class SynthesisSlots {
+  private total = 0;
+  private readonly perClient = new Map<string, number>();
+
+  constructor(
+    @Inject(limitsConfig.KEY) private readonly limits: LimitsConfig,
+    @InjectMetric(METRIC.rateLimitedTotal) private readonly refused: Counter<string>,
+  ) {}
+
+  get active(): number {
+    return this.total;
+  }
+
+  activeFor(client: string): number {
+    return this.perClient.get(client) ?? 0;
+  }
+
+  /** Takes a slot for `client` or throws `too_many_streams`. */
+  acquire(
+    client: string,
+    route: SynthesisRoute,
+    perClientLimit = this.limits.maxStreamsPerClient,
+  ): SlotRelease {
+    if (this.total >= this.limits.maxConcurrentStreams) {
+      this.refused.inc({ route: `${route}_capacity` });
+      throw new GatewayException(
+        ErrorCode.TooManyStreams,
+        `this gateway is running its maximum of ${this.limits.maxConcurrentStreams} syntheses (MAX_CONCURRENT_STREAMS); retry shortly`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    const mine = this.activeFor(client);
+    if (mine >= perClientLimit) {
+      this.refused.inc({ route: `${route}_per_client` });
+      throw new GatewayException(
+        ErrorCode.TooManyStreams,
+        `this client is already running ${mine} syntheses, its limit (MAX_STREAMS_PER_CLIENT or the key's max_concurrent_streams); finish or cancel one first`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    this.total++;
+    this.perClient.set(client, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.total--;
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left <= 0) this.perClient.delete(client);
+      else this.perClient.set(client, left);
+    };
+  }
+}
