@@ -1,4 +1,5 @@
-import { FILTER_CACHE_MAX_BYTES, Resampler, filterCacheStats } from './resampler';
+import { FILTER_CACHE_MAX_BYTES, Resampler, filterCacheStats, type ResamplerOptions } from './resampler';
+import { simdKernel } from './resampler-kernel';
 
 const tone = (hz: number, rate: number, seconds: number, amplitude = 10000) =>
   Int16Array.from({ length: Math.round(rate * seconds) }, (_, i) =>
@@ -6,11 +7,18 @@ const tone = (hz: number, rate: number, seconds: number, amplitude = 10000) =>
   );
 
 /** Runs the signal through in chunks of `chunk` samples, as a stream would. */
-function resampleInChunks(input: Int16Array, from: number, to: number, chunk: number): Int16Array {
-  const r = new Resampler(from, to);
+function resampleInChunks(
+  input: Int16Array,
+  from: number,
+  to: number,
+  chunk: number,
+  options: ResamplerOptions = {},
+): Int16Array {
+  const r = new Resampler(from, to, options);
   const parts: Int16Array[] = [];
-  for (let i = 0; i < input.length; i += chunk) parts.push(r.process(input.subarray(i, i + chunk)));
-  parts.push(r.flush());
+  const copy = (p: Int16Array) => (options.reuseOutput ? p.slice() : p);
+  for (let i = 0; i < input.length; i += chunk) parts.push(copy(r.process(input.subarray(i, i + chunk))));
+  parts.push(copy(r.flush()));
   const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -35,61 +43,147 @@ function amplitudeAt(signal: Int16Array, rate: number, hz: number): number {
 
 const db = (ratio: number) => 20 * Math.log10(ratio);
 
+function gcdOf(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** Both inner loops: the WebAssembly SIMD kernel (exact ratios) and the JS loop it falls back to. */
+const KERNELS: [string, ResamplerOptions][] = [
+  ['SIMD kernel', { simd: true }],
+  ['JS loop', { simd: false }],
+];
+
 describe(Resampler.name, () => {
+  it('should have the SIMD kernel on this Node', () => {
+    expect(simdKernel()).not.toBeNull();
+  });
+
   it('should pass samples through untouched when the rates are equal', () => {
     const input = tone(440, 24000, 0.1);
     expect(new Resampler(24000, 24000).process(input)).toBe(input);
   });
 
+  describe.each(KERNELS)('with the %s', (_, kernel) => {
+    it.each([
+      [24000, 8000],
+      [24000, 16000],
+      [22050, 16000],
+      [22050, 24000],
+      [24000, 44100],
+      [24000, 48000],
+      [16000, 8001],
+      [48000, 11025],
+    ])('should output exactly ceil(n * out / in) samples for %i -> %i Hz', (from, to) => {
+      const input = tone(300, from, 0.437);
+      const out = resampleInChunks(input, from, to, 480, kernel);
+      expect(out.length).toBe(Math.ceil((input.length * to) / from));
+    });
+
+    it.each([
+      [24000, 8000, 1000],
+      [24000, 16000, 3000],
+      [22050, 16000, 3000],
+      [22050, 24000, 5000],
+      [24000, 48000, 5000],
+      [16000, 8001, 1000],
+    ])('should keep a passband tone at its level (%i -> %i Hz, %i Hz tone)', (from, to, hz) => {
+      const out = resampleInChunks(tone(hz, from, 0.5), from, to, 480, kernel);
+      expect(Math.abs(db(amplitudeAt(out, to, hz) / 10000))).toBeLessThan(0.5);
+    });
+
+    it.each([
+      [24000, 8000, 7000, 1000],
+      [24000, 16000, 11000, 5000],
+      [22050, 16000, 10000, 6000],
+    ])(
+      'should remove content above the new Nyquist frequency instead of folding it back (%i -> %i Hz)',
+      (from, to, hz, alias) => {
+        // Without the anti-alias filter the tone would fold back to `alias` Hz at full level.
+        const out = resampleInChunks(tone(hz, from, 0.5), from, to, 480, kernel);
+        expect(db(amplitudeAt(out, to, alias) / 10000)).toBeLessThan(-60);
+      },
+    );
+
+    it('should give the same samples whatever the chunk size (no clicks at chunk seams)', () => {
+      const input = tone(440, 22050, 0.3);
+      const whole = resampleInChunks(input, 22050, 16000, input.length, kernel);
+      for (const chunk of [1, 7, 110, 441, 2000]) {
+        const chunked = resampleInChunks(input, 22050, 16000, chunk, kernel);
+        expect(chunked.length).toBe(whole.length);
+        let maxDiff = 0;
+        for (let i = 0; i < whole.length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole[i] - chunked[i]));
+        expect(maxDiff).toBeLessThanOrEqual(1);
+      }
+    });
+
+    it('should not delay the signal (zero-lag filter)', () => {
+      const input = new Int16Array(2400);
+      input[1200] = 30000; // an impulse at 50 ms
+      const out = resampleInChunks(input, 24000, 8000, 240, kernel);
+      const peak = out.reduce((best, v, i) => (Math.abs(v) > Math.abs(out[best]) ? i : best), 0);
+      expect(peak).toBe(400);
+    });
+
+    it('should clip to the s16 range instead of wrapping around', () => {
+      const square = Int16Array.from({ length: 4800 }, (_, i) => (Math.floor(i / 60) % 2 ? -32768 : 32767));
+      const out = resampleInChunks(square, 24000, 16000, 480, kernel);
+      expect(Math.max(...out)).toBe(32767); // Gibbs overshoot past full scale is clipped
+      expect(Math.min(...out)).toBe(-32768);
+    });
+  });
+
   it.each([
-    [24000, 8000],
     [24000, 16000],
-    [22050, 24000],
-    [24000, 44100],
-    [24000, 48000],
-    [16000, 8001],
-    [48000, 11025],
-  ])('should output exactly ceil(n * out / in) samples for %i -> %i Hz', (from, to) => {
-    const input = tone(300, from, 0.437);
-    const out = resampleInChunks(input, from, to, 480);
-    expect(out.length).toBe(Math.ceil((input.length * to) / from));
-  });
-
-  it.each([
-    [24000, 8000, 1000],
-    [24000, 16000, 3000],
-    [22050, 24000, 5000],
-    [24000, 48000, 5000],
-    [16000, 8001, 1000],
-  ])('should keep a passband tone at its level (%i -> %i Hz, %i Hz tone)', (from, to, hz) => {
-    const out = resampleInChunks(tone(hz, from, 0.5), from, to, 480);
-    expect(Math.abs(db(amplitudeAt(out, to, hz) / 10000))).toBeLessThan(0.5);
-  });
-
-  it('should remove content above the new Nyquist frequency instead of folding it back (24 kHz -> 8 kHz)', () => {
-    // A 7 kHz tone would alias to 1 kHz at 8 kHz without the anti-alias filter.
-    const out = resampleInChunks(tone(7000, 24000, 0.5), 24000, 8000, 480);
-    expect(db(amplitudeAt(out, 8000, 1000) / 10000)).toBeLessThan(-60);
-  });
-
-  it('should give the same samples whatever the chunk size (no clicks at chunk seams)', () => {
-    const input = tone(440, 22050, 0.3);
-    const whole = resampleInChunks(input, 22050, 16000, input.length);
-    for (const chunk of [1, 7, 110, 441, 2000]) {
-      const chunked = resampleInChunks(input, 22050, 16000, chunk);
-      expect(chunked.length).toBe(whole.length);
+    [24000, 8000],
+    [22050, 16000],
+    [16000, 48000],
+  ])('should give the same samples from the SIMD kernel as from the JS loop (%i -> %i Hz)', (from, to) => {
+    // 1.5 s in one chunk runs the kernel over several blocks; then chunks of odd sizes.
+    const input = Int16Array.from({ length: Math.round(from * 1.5) }, (_, i) =>
+      Math.round(9000 * Math.sin(i * 0.07) + 6000 * Math.sin(i * 0.9)),
+    );
+    for (const chunk of [input.length, 333]) {
+      const simd = resampleInChunks(input, from, to, chunk, { simd: true });
+      const js = resampleInChunks(input, from, to, chunk, { simd: false });
+      expect(simd.length).toBe(js.length);
       let maxDiff = 0;
-      for (let i = 0; i < whole.length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole[i] - chunked[i]));
-      expect(maxDiff).toBeLessThanOrEqual(1);
+      for (let i = 0; i < js.length; i++) maxDiff = Math.max(maxDiff, Math.abs(simd[i] - js[i]));
+      expect(maxDiff).toBeLessThanOrEqual(1); // float32 sums in another order; ties round to even
     }
   });
 
-  it('should not delay the signal (zero-lag filter)', () => {
-    const input = new Int16Array(2400);
-    input[1200] = 30000; // an impulse at 50 ms
-    const out = resampleInChunks(input, 24000, 8000, 240);
-    const peak = out.reduce((best, v, i) => (Math.abs(v) > Math.abs(out[best]) ? i : best), 0);
-    expect(peak).toBe(400);
+  it('should stay exact when more filter banks are in use than the kernel keeps in its memory', () => {
+    // Rates near 8 kHz whose ratio to 48 kHz needs 500-1024 phases: ~0.4-0.8 MiB tables each, more than
+    // the kernel's 4 MiB arena holds together, so it wipes and re-uploads them as they take turns.
+    const rates: number[] = [];
+    for (let rate = 8001; rates.length < 8; rate++) {
+      const L = rate / gcdOf(48000, rate);
+      if (L >= 500 && L <= 1024) rates.push(rate);
+    }
+    const input = tone(1000, 48000, 0.1);
+    const simd = rates.map((rate) => new Resampler(48000, rate, { simd: true }));
+    const js = rates.map((rate) => new Resampler(48000, rate, { simd: false }));
+    for (let i = 0; i < input.length; i += 960) {
+      rates.forEach((_, k) => {
+        const a = simd[k].process(input.subarray(i, i + 960));
+        const b = js[k].process(input.subarray(i, i + 960));
+        expect(a.length).toBe(b.length);
+        for (let j = 0; j < a.length; j++) expect(Math.abs(a[j] - b[j])).toBeLessThanOrEqual(1);
+      });
+    }
+  });
+
+  it('should reuse one output buffer when asked to, with the same samples', () => {
+    const input = tone(440, 24000, 0.2);
+    const reused = new Resampler(24000, 16000, { reuseOutput: true });
+    reused.process(input.subarray(0, 480)); // the first call yields less (the filter's look-ahead)
+    const second = reused.process(input.subarray(480, 960));
+    const third = reused.process(input.subarray(960, 1440));
+    expect(third.buffer).toBe(second.buffer); // overwritten by the next call
+    expect(resampleInChunks(input, 24000, 16000, 480, { reuseOutput: true })).toEqual(
+      resampleInChunks(input, 24000, 16000, 480),
+    );
   });
 
   it('should keep its shared coefficient tables within a byte bound whatever rates clients ask for', () => {

@@ -22,7 +22,6 @@ const EMPTY = new Uint8Array(0);
  */
 export class TranscodeStream {
   private resampler: Resampler | undefined;
-  private inputSamples = 0;
   private outputSamples = 0;
 
   constructor(private readonly encoder: AudioEncoder) {}
@@ -40,16 +39,15 @@ export class TranscodeStream {
     return (this.outputSamples * 1000) / this.encoder.sampleRate;
   }
 
-  async write(chunk: AudioChunk): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    if (this.resampler && this.resampler.inRate !== chunk.sampleRate) {
-      parts.push(await this.encodePcm(this.resampler.flush()));
-      this.resampler = undefined;
+  write(chunk: AudioChunk): Promise<Uint8Array> {
+    if (this.resampler && this.resampler.inRate !== chunk.sampleRate) return this.switchRate(chunk);
+    try {
+      // Per chunk: one resampler call into its reused buffer, one encoder call that copies out of it.
+      this.resampler ??= this.newResampler(chunk.sampleRate);
+      return this.encodePcm(this.resampler.process(chunk.pcm));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    this.resampler ??= new Resampler(chunk.sampleRate, this.encoder.sampleRate);
-    this.inputSamples += chunk.pcm.length;
-    parts.push(await this.encodePcm(this.resampler.process(chunk.pcm)));
-    return concatBytes(parts);
   }
 
   /** Flushes resampler and encoder: the bytes that end the stream (may be empty). */
@@ -60,6 +58,19 @@ export class TranscodeStream {
 
   dispose(): void {
     this.encoder.dispose();
+  }
+
+  /** The provider changed rate mid-stream (rare): the old resampler's tail goes to the encoder first. */
+  private async switchRate(chunk: AudioChunk): Promise<Uint8Array> {
+    const tail = await this.encodePcm(this.resampler!.flush());
+    this.resampler = this.newResampler(chunk.sampleRate);
+    return concatBytes([tail, await this.encodePcm(this.resampler.process(chunk.pcm))]);
+  }
+
+  private newResampler(inRate: number): Resampler {
+    // Every encoder copies its input before `encode` returns (AudioEncoder.encode), so one output buffer
+    // per stream serves every chunk.
+    return new Resampler(inRate, this.encoder.sampleRate, { reuseOutput: true });
   }
 
   private encodePcm(pcm: Int16Array): Promise<Uint8Array> {
