@@ -178,11 +178,12 @@ describe(SentenceAccumulator.name, () => {
       return { ms: performance.now() - started, count };
     };
     run(2); // warm up
-    const small = Math.min(run(10).ms, run(10).ms);
-    const large = run(40);
+    // Best of three: load on a shared machine only ever adds time.
+    const small = Math.min(run(10).ms, run(10).ms, run(10).ms);
+    const large = [run(40), run(40), run(40)].reduce((a, b) => (a.ms <= b.ms ? a : b));
     expect(large.count).toBeGreaterThan(40 * TEXTS.length);
     expect(large.ms).toBeLessThan(3000);
-    // 4× the input: linear ≈ 4×, quadratic 16×.
-    expect(large.ms).toBeLessThan(10 * Math.max(small, 5));
+    // 4× the input: linear ≈ 4×, quadratic 16×; the 10 ms floor absorbs timer noise.
+    expect(large.ms).toBeLessThan(10 * Math.max(small, 10));
   });
 });
