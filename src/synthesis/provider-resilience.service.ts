@@ -35,6 +35,9 @@ import type { SynthesisSource } from './synthesis.types';
 
 export type CircuitStatus = 'closed' | 'open' | 'half_open';
 
+/** Short upstream `Retry-After`s waited out per call before giving up on the provider. */
+const MAX_RETRY_AFTER_WAITS = 2;
+
 export interface ProviderLoad {
   circuit: CircuitStatus;
   /** Seconds until an open circuit lets a probe through (or an upstream 429 cool-down ends). */
@@ -135,7 +138,9 @@ export class ProviderResilienceService {
     let outcome = 'success';
     try {
       let backoff: IBackoff<unknown> | undefined;
-      for (let attempt = 0; ; attempt++) {
+      let retries = 0;
+      let waits = 0;
+      for (;;) {
         let produced = false;
         try {
           for await (const chunk of this.attempt(guard, provider, request, signal, source)) {
@@ -147,7 +152,6 @@ export class ProviderResilienceService {
           if (
             signal.aborted ||
             produced ||
-            attempt >= guard.policy.retries ||
             !(error instanceof ProviderError) ||
             !error.retryable ||
             error instanceof ProviderUnavailableError ||
@@ -156,14 +160,19 @@ export class ProviderResilienceService {
             throw error;
           }
           if (error.kind === 'rate_limited') {
+            // The engine says when to come back: wait if that is soon (at most twice), else cool down so
+            // that callers fail over, without counting it against the circuit.
             const waitMs = (error.retryAfterSeconds ?? 1) * 1000;
-            if (waitMs > guard.policy.retryAfterMaxWaitMs) {
+            if (waitMs > guard.policy.retryAfterMaxWaitMs || waits >= MAX_RETRY_AFTER_WAITS) {
               guard.coolDownUntil = performance.now() + waitMs;
               throw error;
             }
+            waits++;
             await sleep(waitMs, signal);
             continue;
           }
+          if (retries >= guard.policy.retries) throw error;
+          retries++;
           backoff = backoff ? backoff.next(undefined) : this.backoffFor(guard).next();
           await sleep(backoff.duration, signal);
         }
@@ -234,7 +243,9 @@ export class ProviderResilienceService {
 
   /** Counts a failure that happened after the stream started (stall, reset, garbage) in the breaker. */
   private async recordFailure(guard: ProviderGuard, source: SynthesisSource, error: unknown): Promise<void> {
-    await guard.breaker.execute(() => this.attributed(source, Promise.reject(asError(error)))).catch(() => undefined);
+    await guard.breaker
+      .execute(() => this.attributed(source, Promise.reject(asError(error))))
+      .catch(() => undefined);
   }
 
   /** Tags an error with its source, so the breaker's filter can pass it through the failure gate. */

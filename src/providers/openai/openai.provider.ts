@@ -207,7 +207,8 @@ export class OpenAiProvider implements TtsProvider {
       return bytes ? decoder.push(bytes) : decoder.end();
     } catch (error) {
       if (!(error instanceof WavFormatError)) throw error;
-      throw new ProviderError(this.id, `${this.peer.label} sent an unreadable WAV: ${error.message}`, false, {
+      // Retryable: a server that sends garbage should be failed over, like one that answers 5xx.
+      throw new ProviderError(this.id, `${this.peer.label} sent an unreadable WAV: ${error.message}`, true, {
         cause: error,
         publicReason: 'sent unreadable audio',
       });

@@ -35,10 +35,11 @@ export class MemoryReplayStore extends ReplayStore implements OnApplicationShutd
 
   create(sessionId: string): ReplayLog {
     this.drop(sessionId);
+    // RESUME_BUFFER_BYTES=0 turns resume off: the log then only holds what is in flight to the socket.
+    const maxBytes = this.config.resumeBufferBytes || this.config.sendHighWaterBytes;
     const log = new MemoryReplayLog(sessionId, {
-      // With resume off, a log only needs to hold what is in flight to the socket.
-      maxBytes: Math.max(this.config.resumeBufferBytes, this.config.sendHighWaterBytes),
-      followLagBytes: this.config.sendHighWaterBytes,
+      maxBytes,
+      followLagBytes: Math.min(this.config.sendHighWaterBytes, maxBytes),
       onBytes: (delta) => this.gauge.inc(delta),
     });
     this.logs.set(sessionId, { log });
