@@ -218,6 +218,9 @@ describe('Demo page in Chromium', () => {
       await page.getByLabel('Play one session aloud').check();
       await resetProbe(page);
       await page.click('#stress-run');
+      await page.waitForFunction(() => (window as any).__ttsDemo?.stress?.running >= 5);
+      await page.waitForTimeout(1100); // one more scrape of /metrics while the run is on
+      await page.screenshot({ path: join(SCREENSHOTS, 'desktop-stress-running.png'), fullPage: true });
       await page.waitForFunction(() => (window as any).__ttsDemo?.stress?.state === 'done', null, {
         timeout: 20000,
       });
@@ -313,6 +316,7 @@ describe('Demo page in Chromium', () => {
       expect(await page.locator('#voice optgroup').count()).toBeGreaterThan(50);
       await page.getByLabel('Filter by name').fill('German');
       expect(await page.locator('#voice option').count()).toBeLessThan(5);
+      await page.screenshot({ path: join(SCREENSHOTS, 'desktop-espeak-voices.png') });
       await page.selectOption('#provider', 'mock_tone');
       // Keyboard only: Ctrl+Enter in the text speaks.
       await page.focus('#text');

@@ -14,6 +14,7 @@ import { publish } from './debug';
 import { useCatalog } from './hooks/useCatalog';
 import { useGatewayMetrics } from './hooks/useGatewayMetrics';
 import { usePlaybackSupport } from './hooks/usePlaybackSupport';
+import { useSessionFields } from './hooks/useSessionFields';
 import { useSpeaker } from './hooks/useSpeaker';
 import { INITIAL_SETTINGS, settingsReducer, type SpeakSettings } from './session/settings';
 import type { UtteranceSnapshot } from './session/utterance';
@@ -25,7 +26,11 @@ function preferredPlayerFromUrl(): PlayerKind | null {
   return PLAYER_KINDS.find((k) => k === value) ?? null;
 }
 
-function requestOf(s: SpeakSettings, voiceLanguage: string | undefined): SessionRequest | null {
+function requestOf(
+  s: SpeakSettings,
+  voiceLanguage: string | undefined,
+  fields: ReadonlySet<string>,
+): SessionRequest | null {
   if (!s.text.trim() || !s.provider) return null;
   return {
     text: s.text,
@@ -35,6 +40,7 @@ function requestOf(s: SpeakSettings, voiceLanguage: string | undefined): Session
     target_format: s.format,
     sample_rate_hz: s.sampleRate,
     ...(s.speed !== 1 ? { speed: s.speed } : {}),
+    ...(s.pace !== 'asap' && fields.has('pace') ? { pace: s.pace } : {}),
   };
 }
 
@@ -89,6 +95,7 @@ export function App() {
   const { catalog, error: catalogError, reload } = useCatalog(api);
   const support = usePlaybackSupport();
   const metrics = useGatewayMetrics(api);
+  const sessionFields = useSessionFields(api);
   const [settings, rawDispatch] = useReducer(settingsReducer, INITIAL_SETTINGS);
   const dispatch: Dispatch = rawDispatch;
   const speaker = useSpeaker(api, support, { prebufferMs, preferredPlayer });
@@ -99,7 +106,7 @@ export function App() {
   }, [catalog, dispatch, preferredLanguage]);
 
   const voice = catalog?.voices.find((v) => v.id === settings.voice && v.provider === settings.provider);
-  const request = requestOf(settings, voice?.language);
+  const request = requestOf(settings, voice?.language, sessionFields);
   const { speak, stop } = speaker;
   const active = u?.active ?? false;
 
@@ -163,6 +170,7 @@ export function App() {
               support={support}
               preferredPlayer={preferredPlayer}
               preferredLanguage={preferredLanguage}
+              sessionFields={sessionFields}
               active={active}
               onSpeak={onSpeak}
               onStop={stop}

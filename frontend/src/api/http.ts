@@ -49,6 +49,11 @@ export class GatewayApi {
     return this.request<SessionCreated>('POST', '/v1/tts/sessions', request, signal);
   }
 
+  /** The gateway's OpenAPI document. */
+  openApi(signal?: AbortSignal): Promise<unknown> {
+    return this.request<unknown>('GET', '/docs-json', undefined, signal);
+  }
+
   async metricsText(signal?: AbortSignal): Promise<string> {
     const response = await this.send('GET', '/metrics', undefined, signal);
     const text = await response.text();

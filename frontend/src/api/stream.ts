@@ -145,14 +145,6 @@ export class TtsStream {
     this.ws.onclose = (ev) => this.onClose(ev.code, ev.reason);
   }
 
-  get isOpen(): boolean {
-    return this.ws.readyState === OPEN;
-  }
-
-  get ended(): boolean {
-    return this.finished;
-  }
-
   /** Ask the gateway to stop synthesis; it answers `error cancelled` and closes 4499. */
   cancel(): void {
     if (this.finished || this.cancelRequested) return;

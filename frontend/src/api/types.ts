@@ -40,6 +40,8 @@ export interface SessionRequest {
   target_format: AudioFormat;
   sample_rate_hz?: number;
   speed?: number;
+  /** Only where the gateway documents it (see `sessionRequestFields`). */
+  pace?: 'asap' | 'realtime';
 }
 
 export interface SessionCreated {

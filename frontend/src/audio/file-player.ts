@@ -1,3 +1,4 @@
+import { mixToMono } from './pcm';
 import { PcmOutput } from './pcm-output';
 import type { PlaybackStats } from './playback-stats';
 import type { PlayerOptions, StreamPlayer } from './player';
@@ -33,12 +34,8 @@ export class WholeFilePlayer implements StreamPlayer {
       .arrayBuffer()
       .then((buf) => this.output.ctx.decodeAudioData(buf))
       .then((audio) => {
-        const mono = new Float32Array(audio.length);
-        for (let c = 0; c < audio.numberOfChannels; c++) {
-          const data = audio.getChannelData(c);
-          for (let i = 0; i < mono.length; i++) mono[i] += data[i] / audio.numberOfChannels;
-        }
-        this.output.push(mono, audio.sampleRate);
+        const planes = Array.from({ length: audio.numberOfChannels }, (_, c) => audio.getChannelData(c));
+        this.output.push(mixToMono(planes), audio.sampleRate);
         this.output.end();
       })
       .catch((error: unknown) => {

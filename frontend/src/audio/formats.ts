@@ -11,8 +11,6 @@ export interface FormatInfo {
   defaultRate: number;
   /** How the rates are restricted, for the hint under the rate field. */
   rateNote: string;
-  /** Decoded in JavaScript sample by sample (else: a codec). */
-  pcmFamily: boolean;
   /** What the download is saved as. */
   file: { extension: string; mime: string; note?: string };
 }
@@ -23,7 +21,6 @@ export const FORMAT_INFO: Readonly<Record<AudioFormat, FormatInfo>> = {
     rates: COMMON_RATES,
     defaultRate: 24000,
     rateNote: 'Any rate from 8 to 48 kHz.',
-    pcmFamily: true,
     file: { extension: 'wav', mime: 'audio/wav', note: 'saved as WAV' },
   },
   mulaw: {
@@ -31,7 +28,6 @@ export const FORMAT_INFO: Readonly<Record<AudioFormat, FormatInfo>> = {
     rates: COMMON_RATES,
     defaultRate: 8000,
     rateNote: 'Telephony runs at 8 kHz; other rates are allowed.',
-    pcmFamily: true,
     file: { extension: 'wav', mime: 'audio/wav', note: 'saved as µ-law WAV' },
   },
   alaw: {
@@ -39,7 +35,6 @@ export const FORMAT_INFO: Readonly<Record<AudioFormat, FormatInfo>> = {
     rates: COMMON_RATES,
     defaultRate: 8000,
     rateNote: 'Telephony runs at 8 kHz; other rates are allowed.',
-    pcmFamily: true,
     file: { extension: 'wav', mime: 'audio/wav', note: 'saved as A-law WAV' },
   },
   wav: {
@@ -47,7 +42,6 @@ export const FORMAT_INFO: Readonly<Record<AudioFormat, FormatInfo>> = {
     rates: COMMON_RATES,
     defaultRate: 24000,
     rateNote: 'Any rate from 8 to 48 kHz.',
-    pcmFamily: true,
     file: { extension: 'wav', mime: 'audio/wav' },
   },
   mp3: {
@@ -55,7 +49,6 @@ export const FORMAT_INFO: Readonly<Record<AudioFormat, FormatInfo>> = {
     rates: COMMON_RATES,
     defaultRate: 24000,
     rateNote: 'MP3 has fixed rates: 8, 11.025, 12, 16, 22.05, 24, 32, 44.1 and 48 kHz.',
-    pcmFamily: false,
     file: { extension: 'mp3', mime: 'audio/mpeg' },
   },
   opus: {
@@ -63,7 +56,6 @@ export const FORMAT_INFO: Readonly<Record<AudioFormat, FormatInfo>> = {
     rates: OPUS_RATES,
     defaultRate: 24000,
     rateNote: 'Opus takes only 8, 12, 16, 24 and 48 kHz.',
-    pcmFamily: false,
     file: { extension: 'opus', mime: 'audio/ogg' },
   },
 };

@@ -62,7 +62,6 @@ export interface Mp3Frame {
 export class Mp3FrameSplitter {
   private readonly queue = new ByteQueue();
   private started = false;
-  framesOut = 0;
 
   push(bytes: Uint8Array): Mp3Frame[] {
     this.queue.push(bytes);
@@ -111,7 +110,6 @@ export class Mp3FrameSplitter {
       }
       const data = q.take(n);
       if (isInfoFrame(data, header)) continue;
-      this.framesOut++;
       out.push({ header, data });
     }
     return out;

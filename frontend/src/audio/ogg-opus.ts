@@ -59,7 +59,6 @@ const CAPTURE = [0x4f, 0x67, 0x67, 0x53]; // "OggS"
  */
 export class OggOpusDemuxer {
   head: OpusHead | null = null;
-  pagesRead = 0;
   private readonly queue = new ByteQueue();
   private partial: Uint8Array[] = [];
   private packetIndex = 0;
@@ -81,7 +80,6 @@ export class OggOpusDemuxer {
       const lacingCopy = Uint8Array.from(lacing);
       this.queue.consume(27 + segments);
       const body = this.queue.take(bodyBytes);
-      this.pagesRead++;
       if (!continued) this.partial = [];
       let offset = 0;
       let run = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LinearResampler, base64ToBytes, concatBytes, s16leToFloat32 } from './pcm';
+import { LinearResampler, base64ToBytes, concatBytes, mixToMono, s16leToFloat32 } from './pcm';
 
 describe('pcm helpers', () => {
   it('should decode base64 to bytes', () => {
@@ -10,6 +10,10 @@ describe('pcm helpers', () => {
   it('should read s16le samples, respecting a subarray offset', () => {
     const bytes = new Uint8Array([0xaa, 0x00, 0x40, 0xff, 0xff, 0x00, 0x80]);
     expect(Array.from(s16leToFloat32(bytes.subarray(1)))).toEqual([0.5, -1 / 32768, -1]);
+  });
+
+  it('should mix channels to mono', () => {
+    expect(Array.from(mixToMono([Float32Array.of(0.5, 0), Float32Array.of(0, -0.5)]))).toEqual([0.25, -0.25]);
   });
 
   it('should concatenate chunks', () => {

@@ -19,6 +19,13 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffe
   return out;
 }
 
+/** The mean of several channels' planes (all of one length). */
+export function mixToMono(planes: readonly Float32Array[]): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(planes[0]?.length ?? 0);
+  for (const plane of planes) for (let i = 0; i < out.length; i++) out[i] += plane[i] / planes.length;
+  return out;
+}
+
 /** s16le bytes → floats in [-1, 1); a trailing odd byte is ignored. */
 export function s16leToFloat32(bytes: Uint8Array): Float32Array<ArrayBuffer> {
   const n = bytes.length >> 1;

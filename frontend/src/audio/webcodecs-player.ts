@@ -1,5 +1,6 @@
 import { Mp3FrameSplitter, type Mp3Frame } from './mp3';
 import { OggOpusDemuxer, type OpusPacket } from './ogg-opus';
+import { mixToMono } from './pcm';
 import { PcmOutput } from './pcm-output';
 import type { PlaybackStats } from './playback-stats';
 import type { PlayerOptions, StreamPlayer } from './player';
@@ -115,14 +116,12 @@ export class WebCodecsPlayer implements StreamPlayer {
   private onAudioData(data: AudioData): void {
     try {
       if (this.stopped) return;
-      const frames = data.numberOfFrames;
-      const mono = new Float32Array(frames);
-      const plane = new Float32Array(frames);
-      for (let c = 0; c < data.numberOfChannels; c++) {
+      const planes = Array.from({ length: data.numberOfChannels }, (_, c) => {
+        const plane = new Float32Array(data.numberOfFrames);
         data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
-        for (let i = 0; i < frames; i++) mono[i] += plane[i] / data.numberOfChannels;
-      }
-      this.output.push(mono, data.sampleRate);
+        return plane;
+      });
+      this.output.push(planes.length === 1 ? planes[0] : mixToMono(planes), data.sampleRate);
     } finally {
       data.close();
     }

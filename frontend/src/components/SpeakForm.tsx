@@ -29,6 +29,8 @@ interface SpeakFormProps {
   support: PlaybackSupport | null;
   preferredPlayer: PlayerKind | null;
   preferredLanguage: string;
+  /** Optional request fields this gateway documents (`pace`, …). */
+  sessionFields: ReadonlySet<string>;
   active: boolean;
   onSpeak(): void;
   onStop(): void;
@@ -296,6 +298,26 @@ export function SpeakForm(props: SpeakFormProps) {
             )}
           </div>
         </Field>
+
+        {props.sessionFields.has('pace') && (
+          <Field
+            id="pace"
+            label="Pace"
+            hint="Real time: the gateway sends audio no faster than it plays, as a phone line would."
+          >
+            <select
+              id="pace"
+              value={s.pace}
+              aria-describedby="pace-hint"
+              onChange={(e) =>
+                dispatch({ type: 'pace', pace: e.target.value === 'realtime' ? 'realtime' : 'asap' })
+              }
+            >
+              <option value="asap">As fast as the engine goes</option>
+              <option value="realtime">Real time</option>
+            </select>
+          </Field>
+        )}
       </div>
 
       <div className="actions">

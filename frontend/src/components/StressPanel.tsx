@@ -60,19 +60,25 @@ export function StressPanel({ api, request, support, prebufferMs, onStart }: Str
       },
     );
     runner.current = r;
+    // Sessions start and end in bursts: show the report at most every UPDATE_MS, and keep elapsed time and
+    // bytes moving between bursts.
     let timer: ReturnType<typeof setTimeout> | null = null;
-    r.onUpdate = (rep) => {
+    const refresh = () => {
+      timer = null;
+      const rep = r.report();
       publish('stress', rep);
-      if (rep.state !== 'running') {
-        if (timer) clearTimeout(timer);
-        timer = null;
-        setReport(rep);
-      } else {
-        timer ??= setTimeout(() => {
-          timer = null;
-          setReport(r.report());
-        }, UPDATE_MS);
+      setReport(rep);
+      if (rep.state === 'running') timer = setTimeout(refresh, UPDATE_MS);
+    };
+    r.onUpdate = (rep) => {
+      if (rep.state === 'running') {
+        timer ??= setTimeout(refresh, UPDATE_MS);
+        return;
       }
+      if (timer) clearTimeout(timer);
+      timer = null;
+      publish('stress', rep);
+      setReport(rep);
     };
     void r.run();
   }

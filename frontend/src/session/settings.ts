@@ -11,6 +11,8 @@ export interface SpeakSettings {
   format: AudioFormat;
   sampleRate: number;
   speed: number;
+  /** `realtime`: the gateway sends audio no faster than it plays (where it supports `pace`). */
+  pace: 'asap' | 'realtime';
 }
 
 export interface TextSample {
@@ -130,7 +132,8 @@ export type SettingsAction =
   | { type: 'voice'; voice: string; catalog: VoiceCatalog }
   | { type: 'format'; format: AudioFormat }
   | { type: 'sampleRate'; sampleRate: number }
-  | { type: 'speed'; speed: number };
+  | { type: 'speed'; speed: number }
+  | { type: 'pace'; pace: SpeakSettings['pace'] };
 
 export const INITIAL_SETTINGS: SpeakSettings = {
   text: TEXT_SAMPLES[0].text,
@@ -140,6 +143,7 @@ export const INITIAL_SETTINGS: SpeakSettings = {
   format: 'pcm16',
   sampleRate: 24000,
   speed: 1,
+  pace: 'asap',
 };
 
 /** Re-picks the voice (and a format it supports) after the provider or the language changed. */
@@ -202,6 +206,8 @@ export function settingsReducer(s: SpeakSettings, a: SettingsAction): SpeakSetti
       return { ...s, sampleRate: a.sampleRate };
     case 'speed':
       return { ...s, speed: a.speed };
+    case 'pace':
+      return { ...s, pace: a.pace };
   }
 }
 

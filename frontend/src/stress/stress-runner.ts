@@ -80,6 +80,8 @@ export class StressRunner {
   readonly results: SessionResult[] = [];
   onUpdate: ((report: StressReport) => void) | null = null;
   private next = 0;
+  /** Audio bytes of every session so far, finished or not. */
+  private bytes = 0;
   private running = 0;
   private startedAt = 0;
   private endedAt: number | null = null;
@@ -137,7 +139,7 @@ export class StressRunner {
             max: Math.max(...ttfas),
           }
         : null,
-      bytes: this.results.reduce((acc, r) => acc + r.bytes, 0),
+      bytes: this.bytes,
       elapsedMs: (this.endedAt ?? this.deps.now()) - this.startedAt,
       state: this.state,
     };
@@ -172,6 +174,7 @@ export class StressRunner {
         audio: (bytes) => {
           if (result.ttfaMs === undefined) result.ttfaMs = this.deps.now() - t0;
           result.bytes += bytes.length;
+          this.bytes += bytes.length;
           result.chunks++;
           sink?.push(bytes);
         },
