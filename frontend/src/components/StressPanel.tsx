@@ -19,10 +19,40 @@ interface StressPanelProps {
 
 const UPDATE_MS = 100;
 
+interface CountFieldProps {
+  id: string;
+  label: string;
+  max: number;
+  value: string;
+  onChange(value: string): void;
+  disabled: boolean;
+}
+
+function CountField({ id, label, max, value, onChange, disabled }: CountFieldProps) {
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        type="number"
+        inputMode="numeric"
+        min={1}
+        max={max}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        disabled={disabled}
+      />
+    </div>
+  );
+}
+
 /** N sessions at concurrency C with the chosen settings; counts successes, failures by cause, TTFA. */
 export function StressPanel({ api, request, support, prebufferMs, onStart }: StressPanelProps) {
-  const [sessions, setSessions] = useState(20);
-  const [concurrency, setConcurrency] = useState(10);
+  // Kept as typed (a cleared field is '' rather than NaN), read as numbers below.
+  const [sessionsText, setSessionsText] = useState('20');
+  const [concurrencyText, setConcurrencyText] = useState('10');
+  const sessions = Number(sessionsText);
+  const concurrency = Number(concurrencyText);
   const [playOne, setPlayOne] = useState(false);
   const [report, setReport] = useState<StressReport | null>(null);
   const runner = useRef<StressRunner | null>(null);
@@ -31,11 +61,12 @@ export function StressPanel({ api, request, support, prebufferMs, onStart }: Str
   useEffect(() => () => runner.current?.stop(), []);
 
   const valid =
+    Number.isInteger(sessions) &&
+    Number.isInteger(concurrency) &&
     sessions >= 1 &&
     sessions <= 1000 &&
     concurrency >= 1 &&
-    concurrency <= 200 &&
-    Number.isInteger(sessions + concurrency);
+    concurrency <= 200;
 
   function run() {
     if (!request || !valid) return;
@@ -100,30 +131,22 @@ export function StressPanel({ api, request, support, prebufferMs, onStart }: Str
           run();
         }}
       >
-        <div className="field">
-          <label htmlFor="stress-sessions">Sessions</label>
-          <input
-            id="stress-sessions"
-            type="number"
-            min={1}
-            max={1000}
-            value={sessions}
-            onChange={(e) => setSessions(e.target.valueAsNumber)}
-            disabled={running}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="stress-concurrency">Concurrency</label>
-          <input
-            id="stress-concurrency"
-            type="number"
-            min={1}
-            max={200}
-            value={concurrency}
-            onChange={(e) => setConcurrency(e.target.valueAsNumber)}
-            disabled={running}
-          />
-        </div>
+        <CountField
+          id="stress-sessions"
+          label="Sessions"
+          max={1000}
+          value={sessionsText}
+          onChange={setSessionsText}
+          disabled={running}
+        />
+        <CountField
+          id="stress-concurrency"
+          label="Concurrency"
+          max={200}
+          value={concurrencyText}
+          onChange={setConcurrencyText}
+          disabled={running}
+        />
         <div className="field checkbox">
           <input
             id="stress-play"
