@@ -126,6 +126,20 @@ describe('splitSentences', () => {
     }
   });
 
+  it('should end a sentence at a line break after terminal punctuation even before lower case', () => {
+    expect(
+      texts(
+        splitSentences('Then choose Privacy.\nturn off tracking now.\nkeep all the cookies.', {
+          minChars: 1,
+        }),
+      ),
+    ).toEqual(['Then choose Privacy.', 'turn off tracking now.', 'keep all the cookies.']);
+    // A wrapped line and an abbreviation at the end of a line still continue the sentence.
+    expect(
+      texts(splitSentences('This sentence was wrapped\nby the mail client. We met Mr.\nsmith there.')),
+    ).toEqual(['This sentence was wrapped\nby the mail client.', 'We met Mr.\nsmith there.']);
+  });
+
   it('should return nothing for empty text', () => {
     expect(splitSentences('')).toEqual([]);
   });

@@ -5,7 +5,7 @@
  * ellipses followed by lower case, and CJK/Devanagari/Arabic terminators right. ICU does not apply its
  * abbreviation suppressions through `Intl.Segmenter`, so it breaks after "Mr. ", "Dr. ", "vol. ", "z.B. "
  * and after a quoted exclamation followed by lower case (`"Stop!" he said`). The fix-up pass below merges
- * those back. Then very short segments are merged into their neighbour and long ones (XTTS refuses more than
+ * those back (a break before lower case is kept after terminal punctuation that ends a line: list items). Then very short segments are merged into their neighbour and long ones (XTTS refuses more than
  * 400 tokens and degrades above ~250 characters) are cut at clause punctuation, else at a space.
  *
  * Cost: linear in the input length. Each pass works on index ranges into the input rather than on growing
@@ -327,16 +327,22 @@ function mergeFalseBreaks(text: string, raw: readonly Range[]): Range[] {
 }
 
 function isFalseBreak(text: string, before: Range, after: Range): boolean {
+  let lineBreak = false;
   let next = after.start;
-  while (next < after.end && isSpace(text.charCodeAt(next))) next++;
+  for (; next < after.end && isSpace(text.charCodeAt(next)); next++) {
+    lineBreak ||= isLineBreak(text.charCodeAt(next));
+  }
   if (next === after.end) return true;
   // One UTF-16 unit, as the first character was always read (`next[0]`).
   const first = text[next];
-  // A sentence does not start in lower case or with closing punctuation: `"Stop!" he said`, `etc. and`.
-  if (/[\p{Ll},;:)\]}]/u.test(first)) return true;
   // Scanning back over trailing space is amortized linear: a segment is the tail of one check only.
   let tail = before.end;
-  while (tail > before.start && isSpace(text.charCodeAt(tail - 1))) tail--;
+  for (; tail > before.start && isSpace(text.charCodeAt(tail - 1)); tail--) {
+    lineBreak ||= isLineBreak(text.charCodeAt(tail - 1));
+  }
+  // A sentence does not start in lower case or with closing punctuation: `"Stop!" he said`, `etc. and`.
+  // Except on a new line after terminal punctuation: list items and lines of a reply ("Done.\nnext step").
+  if (/[\p{Ll},;:)\]}]/u.test(first) && !(lineBreak && endsSentence(text, before.start, tail))) return true;
   if (tail === before.start || text[tail - 1] !== '.') return false;
   if (tail - 2 >= before.start && text[tail - 2] === '.') return false;
   const word = lastWord(text, before.start, tail - 1);
@@ -344,6 +350,17 @@ function isFalseBreak(text: string, before: Range, after: Range): boolean {
   if (/\p{N}/u.test(first) && BEFORE_NUMBER.has(word)) return true;
   // An initial: "J. K. Rowling", "George W. Bush".
   return /^\p{Lu}$/u.test(word) && /\p{Lu}/u.test(first);
+}
+
+/** Whether `text[start, end)` ends with terminal punctuation, before at most a few closing quotes/brackets. */
+function endsSentence(text: string, start: number, end: number): boolean {
+  let i = end;
+  while (i > start && end - i < 8 && CLOSING.test(text[i - 1])) i--;
+  return i > start && /[.!?…。！？؟।॥]/u.test(text[i - 1]);
+}
+
+function isLineBreak(unit: number): boolean {
+  return unit === 0x0a || unit === 0x0d || unit === 0x85 || unit === 0x2028 || unit === 0x2029;
 }
 
 /** Longer than any abbreviation in the lists: such a word can neither match one nor be an initial. */
