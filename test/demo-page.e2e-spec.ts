@@ -8,8 +8,8 @@ import { installDemoProbe } from './support/demo-audio-probe';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = join(__dirname, '..', 'frontend', 'test-results');
-/** About 2.9 s of mock-tone speech (70 ms a letter, 50 ms a space, 150 ms a punctuation mark). */
-const SHORT_TEXT = 'Hello from a real browser, one two three.';
+/** About 3.5 s of mock-tone speech (70 ms a letter, 50 ms a space, 150 ms a punctuation mark). */
+const SHORT_TEXT = 'Hello from a real browser, one two three four five.';
 /** About 10 s. */
 const LONG_TEXT =
   'This sentence is long enough to play for ten seconds at real time, so that Stop can be pressed while it is playing.';
@@ -128,8 +128,9 @@ describe('Demo page in Chromium', () => {
           player,
           error: null,
         });
-        // The page's own worklet/decoder counters: > 1.5 s of sound rendered while the socket still received.
-        expect(u.atStreamEnd.nonSilentSamples / u.playbackRate).toBeGreaterThan(1.5);
+        // The page's own worklet/decoder counters: > 1 s of sound rendered while the socket still received (MP3
+        // leaves the gateway about 0.7 s late, so its stream carries less audio after the first frame).
+        expect(u.atStreamEnd.nonSilentSamples / u.playbackRate).toBeGreaterThan(1);
         // Our tap on the destination heard > 1.5 s of sound before the socket's last message …
         expect(audibleSpan(p, 0, ws.lastMessageAt!)).toBeGreaterThan(1500);
         // … starting within a second of the first audio frame.
@@ -147,8 +148,8 @@ describe('Demo page in Chromium', () => {
         );
         expect({ format, codec: file.codec, errors: file.errors }).toEqual({ format, codec, errors: '' });
         expect(file.sampleRate).toBe(format === 'opus' ? 48000 : u.sampleRate);
-        expect(file.duration).toBeGreaterThan(2.6);
-        expect(file.duration).toBeLessThan(3.3);
+        expect(file.duration).toBeGreaterThan(3.2);
+        expect(file.duration).toBeLessThan(3.9);
         expect(name).toMatch(format === 'mp3' ? /\.mp3$/ : format === 'opus' ? /\.opus$/ : /\.wav$/);
       }
     } finally {
