@@ -71,7 +71,15 @@ export async function createApp(): Promise<NestFastifyApplication> {
   const document = SwaggerModule.createDocument(app, openApiConfig(publicBaseUrl), {
     operationIdFactory: (_controller, method) => method,
   });
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  // Probes stay open for Kubernetes: no security on them.
+  for (const path of ['/healthz', '/readyz']) {
+    const get = document.paths[path]?.get;
+    if (get) get.security = [];
+  }
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs-json',
+    swaggerOptions: { persistAuthorization: true },
+  });
   fastify.get('/docs/asyncapi.json', (_req, reply) => {
     void reply.type('application/json').send(ASYNCAPI_DOCUMENT);
   });
@@ -95,7 +103,17 @@ function openApiConfig(publicBaseUrl: string | undefined) {
     .addTag('voices', 'Voice catalog')
     .addTag('providers', 'Engines and their health')
     .addTag('openai-compatible', "OpenAI's speech API")
-    .addTag('operations', 'Probes and metrics');
+    .addTag('operations', 'Probes and metrics')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        description:
+          'An API key, when the gateway is configured with API_KEYS or API_KEYS_FILE (the OpenAI SDK\'s `apiKey`). Without keys configured the gateway is open and any value is ignored.',
+      },
+      'apiKey',
+    )
+    .addSecurityRequirements('apiKey');
   return builder.build();
 }
 

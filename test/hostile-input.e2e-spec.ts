@@ -150,6 +150,10 @@ describe('Hostile input against the running server', () => {
     });
     expect([1007, 1006]).toContain(code);
     await expectAlive(server);
+    // Logged once, as a warning without a stack: it is the client's mistake, not ours.
+    const line = server.json().find((l) => l.context === 'WebSocket' && /invalid UTF-8/i.test(String(l.msg)));
+    expect(line).toMatchObject({ level: 40 });
+    expect(JSON.stringify(line)).not.toMatch(/stack|at .*\.js:\d+/);
   });
 
   it('should serve requests that carry a non-WebSocket Upgrade header (curl --http2) as plain HTTP', async () => {

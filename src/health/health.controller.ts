@@ -27,14 +27,17 @@ export class HealthController {
   ) {}
 
   @Get('healthz')
-  @ApiOperation({ summary: 'Liveness: 200 while the process serves' })
+  @ApiOperation({ operationId: 'liveness', summary: 'Liveness: 200 while the process serves' })
   @HealthCheck()
   liveness(): Promise<HealthCheckResult> {
     return this.health.check([]);
   }
 
   @Get('readyz')
-  @ApiOperation({ summary: 'Readiness: 200 when sessions can be taken, 503 with details otherwise' })
+  @ApiOperation({
+    operationId: 'readiness',
+    summary: 'Readiness: 200 when sessions can be taken, 503 with details otherwise',
+  })
   @HealthCheck()
   readiness(): Promise<HealthCheckResult> {
     return this.health.check([

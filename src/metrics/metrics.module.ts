@@ -6,6 +6,7 @@ import {
   PrometheusModule,
 } from '@willsoto/nestjs-prometheus';
 import { METRIC } from './metric-names';
+import { MetricsController } from './metrics.controller';
 
 /**
  * Prometheus at GET /metrics with process metrics, plus the gateway's own series. Labels are bounded sets
@@ -87,7 +88,13 @@ const metricProviders = [
 
 @Global()
 @Module({
-  imports: [PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } })],
+  imports: [
+    PrometheusModule.register({
+      path: '/metrics',
+      defaultMetrics: { enabled: true },
+      controller: MetricsController,
+    }),
+  ],
   providers: metricProviders,
   exports: metricProviders,
 })

@@ -112,7 +112,7 @@ export class SessionsController {
       clientOf(req),
       clientGone.signal,
     );
-    watchResponseStall(reply.raw, this.streaming.httpStallTimeoutMs, () => req.raw.destroy());
+    watchResponseStall(reply.raw, this.streaming.httpStallTimeoutMs, () => reply.raw.destroy());
     void reply
       .header('content-type', file.spec.contentType)
       .header('content-disposition', `attachment; filename="${id}.${file.spec.extension}"`)

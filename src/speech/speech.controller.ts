@@ -147,7 +147,7 @@ export class SpeechController {
       }
     }
 
-    watchResponseStall(reply.raw, this.streaming.httpStallTimeoutMs, () => req.raw.destroy());
+    watchResponseStall(reply.raw, this.streaming.httpStallTimeoutMs, () => reply.raw.destroy());
     void reply
       .status(200)
       .header('content-type', sse ? 'text/event-stream' : AUDIO_FORMAT_SPECS[plan.format].contentType)
@@ -168,6 +168,7 @@ export class SpeechController {
       "OpenAI's `tts-1`, `tts-1-hd` and `gpt-4o-mini-tts` (served by the default provider) and one model per enabled provider id (`espeak`, `mock_tone`, ...), which `model` on /v1/audio/speech accepts.",
   })
   @ApiOkResponse({ type: ModelListDto })
+  @ApiErrorResponses(401)
   models(): ModelListDto {
     return this.speech.models();
   }
@@ -180,6 +181,7 @@ export class SpeechController {
       "OpenAI's voice names (each mapped to a gateway voice) and every gateway voice id; `GET /v1/voices` has the details.",
   })
   @ApiOkResponse({ type: SpeechVoiceListDto })
+  @ApiErrorResponses(401)
   voices(): Promise<SpeechVoiceListDto> {
     return this.speech.voiceList();
   }

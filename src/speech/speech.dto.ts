@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
   IsBoolean,
+  IsDefined,
   IsIn,
   IsNotEmpty,
   IsNumber,
@@ -32,6 +33,7 @@ export class CreateSpeechDto {
     description:
       'Opaque model name (tts-1, gpt-4o-mini-tts, ...); a gateway provider id (espeak, mock_tone, ...) selects that provider.',
   })
+  @IsDefined({ message: 'model is required (for example "tts-1", or a provider id such as "espeak")' })
   @IsString({ message: 'model must be a string' })
   @IsNotEmpty({ message: 'model must not be empty' })
   @MaxLength(200, { message: 'model must be at most 200 characters' })

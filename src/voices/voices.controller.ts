@@ -2,6 +2,7 @@ import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { TranscodeService } from '../transcode/transcode.service';
 import { isStreamFormat } from '../transcode/audio-format';
+import { ApiErrorResponses } from '../common/openapi/api-errors';
 import { ListVoicesQueryDto, VoiceListDto } from './voices.dto';
 import { VoicesService } from './voices.service';
 
@@ -14,8 +15,12 @@ export class VoicesController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'List the voices of every enabled provider, filtered by provider and language.' })
+  @ApiOperation({
+    operationId: 'listVoices',
+    summary: 'List the voices of every enabled provider, filtered by provider and language.',
+  })
   @ApiOkResponse({ type: VoiceListDto })
+  @ApiErrorResponses(400, 401)
   async list(@Query() query: ListVoicesQueryDto): Promise<VoiceListDto> {
     const entries = await this.voices.catalog(query);
     const formats = this.transcode.supportedFormats().filter(isStreamFormat);

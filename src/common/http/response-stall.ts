@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 /**
  * Watches a streamed HTTP response for a client that stopped reading: when the body has waited on a full
  * socket buffer (`writableNeedDrain`) for longer than `stallMs`, `onStall` runs (the caller destroys the
- * request, which aborts the synthesis and frees its engine process). Without it a client that never reads
+ * response (its socket), which aborts the synthesis and frees its engine process). Without it a client that never reads
  * would keep an engine and an encoder alive forever, since the pipeline is pull-based and simply pauses.
  * Returns the function that stops watching.
  */

@@ -82,6 +82,19 @@ function readAll(
 }
 
 describe(WavStreamReader.name, () => {
+  it('should refuse an untrusted header with an implausible rate, channel count or chunk size', () => {
+    for (const sampleRate of [20_000_003, 4000, 400_000]) {
+      expect(() => new WavStreamReader().push(wav(ramp(10), { sampleRate }))).toThrow(
+        /outside 8000\.\.192000/,
+      );
+    }
+    expect(() => new WavStreamReader().push(wav(ramp(10), { channels: 64 }))).toThrow(/64 channels/);
+    const huge = new Uint8Array(8);
+    huge.set(Buffer.from('LIST'));
+    new DataView(huge.buffer).setUint32(4, 0x7fffffff, true);
+    expect(() => new WavStreamReader().push(wav(ramp(10), { beforeFmt: [huge] }))).toThrow(/too large/);
+  });
+
   const samples = ramp(1001);
 
   it('should read a canonical 44-byte-header WAV and its rate', () => {

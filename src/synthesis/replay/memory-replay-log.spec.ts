@@ -1,0 +1,68 @@
+import { MemoryReplayLog } from './memory-replay-log';
+import type { StreamEvent } from './replay-log';
+
+const audio = (seq: number, bytes = 100): StreamEvent => ({
+  kind: 'audio',
+  seq,
+  data: new Uint8Array(bytes),
+  audioMs: seq * 20,
+});
+
+describe(MemoryReplayLog.name, () => {
+  const signal = new AbortController().signal;
+
+  it('should replay from any retained seq, then follow the live rest to the final event', async () => {
+    const log = new MemoryReplayLog('s', { maxBytes: 10_000, followLagBytes: 10_000 });
+    for (let seq = 1; seq <= 3; seq++) await log.append(audio(seq));
+    const cursor = log.open(2);
+    if (typeof cursor === 'string') throw new Error(cursor);
+    expect(await cursor.next(signal)).toMatchObject({ seq: 2 });
+    expect(await cursor.next(signal)).toMatchObject({ seq: 3 });
+    const waiting = cursor.next(signal);
+    await log.append(audio(4));
+    expect(await waiting).toMatchObject({ seq: 4 });
+    await log.append({ kind: 'eos', totals: { chunks: 4, bytes: 400, audioDurationMs: 80 } });
+    expect(await cursor.next(signal)).toMatchObject({ kind: 'eos' });
+    expect(await cursor.next(signal)).toBeUndefined();
+  });
+
+  it('should refuse seqs past the end and below what it still holds', async () => {
+    const log = new MemoryReplayLog('s', { maxBytes: 250, followLagBytes: 1000 });
+    const cursor = log.open(1);
+    if (typeof cursor === 'string') throw new Error(cursor);
+    for (let seq = 1; seq <= 5; seq++) {
+      await log.append(audio(seq));
+      await cursor.next(signal);
+    }
+    expect(log.open(7)).toBe('beyond_end');
+    expect(log.open(1)).toBe('trimmed'); // read frames were dropped to stay within 250 bytes
+    expect(log.bytes).toBeLessThanOrEqual(250);
+    expect(log.open(log.oldestSeq)).not.toBe('trimmed');
+  });
+
+  it('should make the producer wait while a following reader lags, and while nobody reads and the buffer is full', async () => {
+    const log = new MemoryReplayLog('s', { maxBytes: 300, followLagBytes: 150 });
+    const cursor = log.open(1);
+    if (typeof cursor === 'string') throw new Error(cursor);
+    await log.append(audio(1));
+    await log.append(audio(2));
+    let roomy = false;
+    const room = log.waitForRoom(signal).then(() => (roomy = true));
+    await new Promise((r) => setImmediate(r));
+    expect(roomy).toBe(false);
+    await cursor.next(signal);
+    await room;
+    expect(roomy).toBe(true);
+
+    log.detach(cursor); // the socket went away: the producer may fill the buffer, not more
+    await log.append(audio(3));
+    await log.append(audio(4));
+    await log.append(audio(5)); // 400 unread bytes > 300
+    await expect(
+      Promise.race([
+        log.waitForRoom(signal).then(() => 'room'),
+        new Promise((r) => setTimeout(() => r('full'), 20)),
+      ]),
+    ).resolves.toBe('full');
+  });
+});
