@@ -1,13 +1,22 @@
 /**
  * `npm run bench`: measures every transcoding format against ffmpeg, the real-time concurrency target,
- * and Opus complexity, then writes docs/BENCHMARKS.md. About 3-4 minutes on 2 cores; no network.
+ * Opus complexity, the resampler, and the compiled server under load (churn, burst, single-stream TTFA,
+ * idle memory), then writes docs/BENCHMARKS.md. About 5 minutes on 2 cores; no network.
+ *
+ *   npm run bench                               everything
+ *   npm run bench -- --only churn,burst         some scenarios; the others keep their last figures
+ *   npm run bench -- --server path/to/main.js   another build of the server (default dist/main.js)
+ *
+ * Scenarios: formats, concurrency, complexity, resampler, idle, ttfa, churn, burst. The server ones need
+ * `npm run build:server` first. Results are also kept, as JSON, in a comment at the end of BENCHMARKS.md,
+ * which is how a partial run keeps the sections it did not measure.
  */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { OPUS_COMPLEXITY } from '../src/transcode/codecs/codec.types';
 import { PcmEncoderFactory } from '../src/transcode/encoders/pcm.encoders';
 import { Mp3EncoderFactory, OpusEncoderFactory } from '../src/transcode/encoders/pooled.encoders';
@@ -21,9 +30,30 @@ import { INPUT_RATE, loadInput } from './lib/input';
 import { gc, median } from './lib/measure';
 import { opusComplexitySweep } from './lib/opus-complexity';
 import { firstByte, memoryPerStream, throughputRound, warmUpFormat } from './lib/ours';
-import { renderReport, type FormatResult, type Machine } from './lib/report';
+import {
+  RESULTS_MARKER,
+  renderReport,
+  type FormatResult,
+  type Machine,
+  type Measured,
+  type Results,
+} from './lib/report';
+import { resamplerSpeed } from './lib/resampler';
+import { serverScenarios } from './lib/server';
 
 const OUT = join(__dirname, '..', 'docs', 'BENCHMARKS.md');
+const SCENARIOS = [
+  'formats',
+  'concurrency',
+  'complexity',
+  'resampler',
+  'idle',
+  'ttfa',
+  'churn',
+  'burst',
+] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
 const started = performance.now();
 const log = (message: string) =>
   console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}`);
@@ -80,48 +110,137 @@ function memoryInFreshProcess(label: string): { mib: number; n: number } {
   return JSON.parse(out.trim().split('\n').pop()!) as { mib: number; n: number };
 }
 
+/** The results of the last run, from the comment at the end of BENCHMARKS.md (none if absent or stale). */
+function previousResults(): Partial<Results> {
+  try {
+    const text = readFileSync(OUT, 'utf8');
+    const at = text.lastIndexOf(RESULTS_MARKER);
+    if (at < 0) return {};
+    const json = text.slice(at + RESULTS_MARKER.length, text.indexOf('-->', at)).trim();
+    return JSON.parse(json) as Partial<Results>;
+  } catch {
+    return {};
+  }
+}
+
+function parseArgs(argv: readonly string[]): { only: Set<Scenario>; server?: string } {
+  const value = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+  };
+  const only = value('--only');
+  const chosen = only ? only.split(',').map((s) => s.trim()) : [...SCENARIOS];
+  const unknown = chosen.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  return { only: new Set(chosen as Scenario[]), server: value('--server') };
+}
+
 const ROUNDS = 5;
 const PARALLEL = 4;
+/** Concurrent real-time MP3 streams tried after 200, until one has a late chunk. */
+const SEARCH = [250, 280, 300, 350, 400, 450];
+/** The same for Opus (which used to be limited to one codec thread, ~170 streams). */
+const OPUS_SEARCH = [250, 300, 350, 400];
 
 async function main(): Promise<void> {
+  const { only, server } = parseArgs(process.argv.slice(2));
   const host = machine(load());
   log(`${host.cpu}, ${host.cores} cores, Node ${host.node}, ${host.ffmpeg}; load ${host.loadBefore}`);
+  log(`scenarios: ${[...only].join(', ')}`);
+  const results: { -readonly [K in keyof Results]?: Results[K] } = { ...previousResults() };
+  const measured = <T>(value: T): Measured<T> => ({ ...value, measuredAt: host.date });
+
+  // The server scenarios first, while this process is idle (the server has the CPU to itself).
+  if (['idle', 'ttfa', 'churn', 'burst'].some((s) => only.has(s as Scenario))) {
+    const main = server ?? process.env.GATEWAY_MAIN;
+    if (!existsSync(main ?? join(__dirname, '..', 'dist', 'main.js'))) {
+      throw new Error('the server scenarios run the compiled server: npm run build:server first');
+    }
+    const r = await serverScenarios({
+      main,
+      scenarios: new Set([...only].filter((s) => ['idle', 'ttfa', 'churn', 'burst'].includes(s))) as Set<
+        'idle' | 'ttfa' | 'churn' | 'burst'
+      >,
+      log,
+    });
+    results.serverMain = relative(join(__dirname, '..'), r.main) || r.main;
+    if (r.idle) results.idle = measured(r.idle);
+    if (r.ttfa) results.ttfa = measured(r.ttfa);
+    if (r.churn) results.churn = measured(r.churn);
+    if (r.burstCold && r.burstWarm) results.burst = measured({ cold: r.burstCold, warm: r.burstWarm });
+  }
+
+  if (only.has('resampler')) {
+    log('resampler speed (SIMD kernel and JS loop)');
+    results.resampler = measured({ rows: resamplerSpeed() });
+  }
+
   const input = loadInput();
-  log(`input: ${input.source}`);
+  results.input = input.source;
+  if (only.has('complexity')) {
+    // On this thread, before any codec thread exists (each codec thread has its own Opus addon anyway).
+    log('opus complexity sweep');
+    results.complexity = measured({
+      voice: opusComplexitySweep(input.pcm, INPUT_RATE, 20, 'voice'),
+      auto: opusComplexitySweep(input.pcm, INPUT_RATE, 20, 'auto'),
+      chosen: OPUS_COMPLEXITY,
+    });
+  }
+
+  if (only.has('formats') || only.has('concurrency')) {
+    // The gateway's wiring: TranscodeModule through Nest DI, codec threads started up front.
+    const app = await NestFactory.createApplicationContext(TranscodeModule, { logger: ['error', 'warn'] });
+    await app.init();
+    const service = app.get(TranscodeService);
+    const pool = app.get(CodecWorkerPool);
+    await pool.warmUp();
+    results.threads = pool.threads;
+    // The same codecs run inline on this thread, to show what the worker threads cost and buy.
+    const inlinePool = new CodecWorkerPool({ threads: 0 });
+    const inline = new TranscodeService([
+      new PcmEncoderFactory(),
+      new Mp3EncoderFactory(inlinePool),
+      new OpusEncoderFactory(inlinePool),
+    ]);
+    if (only.has('formats')) results.formats = measured(await formats(service, inline, input.pcm));
+    if (only.has('concurrency'))
+      results.concurrency = measured(await concurrency(service, inline, input.pcm));
+    await inlinePool.close();
+    await app.close();
+  }
+
+  const report = renderReport({
+    ...results,
+    machine: { ...host, loadAfter: load() },
+    parallel: PARALLEL,
+    rounds: ROUNDS,
+    runtimeSeconds: (performance.now() - started) / 1000,
+  });
+  mkdirSync(dirname(OUT), { recursive: true });
+  writeFileSync(OUT, report);
+  log(`wrote ${OUT}`);
+}
+
+async function formats(
+  service: TranscodeService,
+  inline: TranscodeService,
+  pcm: Int16Array,
+): Promise<{ rows: FormatResult[]; opusWholeDefault: BaselineResult }> {
   const dir = mkdtempSync(join(tmpdir(), 'tts-bench-'));
-  const file = inputFile(dir, input.pcm);
-  const seconds = input.pcm.length / INPUT_RATE;
-
-  // Opus complexity first, on this thread, before any pool thread exists (the binding is not thread-safe).
-  log('opus complexity sweep');
-  const complexityVoice = opusComplexitySweep(input.pcm, INPUT_RATE, 20, 'voice');
-  const complexityAuto = opusComplexitySweep(input.pcm, INPUT_RATE, 20, 'auto');
-
-  // The gateway's wiring: TranscodeModule through Nest DI, pool warmed up as at application bootstrap.
-  const app = await NestFactory.createApplicationContext(TranscodeModule, { logger: ['error', 'warn'] });
-  await app.init();
-  const service = app.get(TranscodeService);
-  const pool = app.get(CodecWorkerPool);
-  await pool.warmUp();
-  // The same codecs run inline on this thread, to show what the worker threads cost and buy.
-  const inlinePool = new CodecWorkerPool({ threads: 0, warmUp: false });
-  const inline = new TranscodeService([
-    new PcmEncoderFactory(),
-    new Mp3EncoderFactory(inlinePool),
-    new OpusEncoderFactory(inlinePool),
-  ]);
-
-  const formats: FormatResult[] = [];
+  const file = inputFile(dir, pcm);
+  const seconds = pcm.length / INPUT_RATE;
+  const rows: FormatResult[] = [];
   for (const f of BENCH_FORMATS) {
     const pooled = f.format === 'mp3' || f.format === 'opus';
     log(`${f.label}: throughput, ${ROUNDS} rounds interleaved with whole-file ffmpeg`);
-    await warmUpFormat(service, f, input.pcm);
-    if (pooled) await warmUpFormat(inline, f, input.pcm);
+    await warmUpFormat(service, f, pcm);
+    if (pooled) await warmUpFormat(inline, f, pcm);
     const rounds: Round[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      const single = await throughputRound(service, f, input.pcm, 1);
-      const parallel = await throughputRound(service, f, input.pcm, PARALLEL);
-      const inlineXrt = pooled ? (await throughputRound(inline, f, input.pcm, 1)).xrt : Number.NaN;
+      const single = await throughputRound(service, f, pcm, 1);
+      const parallel = await throughputRound(service, f, pcm, PARALLEL);
+      const inlineXrt = pooled ? (await throughputRound(inline, f, pcm, 1)).xrt : Number.NaN;
       const whole = await wholeFileRound(file, seconds, f.ffmpeg);
       rounds.push({
         single: single.xrt,
@@ -134,61 +253,59 @@ async function main(): Promise<void> {
       });
     }
     log(`${f.label}: first byte`);
-    const first = await firstByte(service, f, input.pcm, 5);
+    const first = await firstByte(service, f, pcm, 5);
     log(`${f.label}: memory (fresh process)`);
     const memory = memoryInFreshProcess(f.label);
     log(`${f.label}: ffmpeg spawn per chunk`);
-    const chunk = await perChunk(dir, input.pcm.subarray(0, INPUT_RATE * 1.2), f.ffmpeg, f.ext);
+    const chunk = await perChunk(dir, pcm.subarray(0, INPUT_RATE * 1.2), f.ffmpeg, f.ext);
     const result = summarize(f, rounds, first, memory, chunk);
-    formats.push(result);
+    rows.push(result);
     log(
       `${f.label}: ours ${result.single.toFixed(0)} (x${PARALLEL}: ${result.parallel.toFixed(0)}) xRT/core, ffmpeg whole ${result.whole.toFixed(0)}, per chunk ${chunk.xrt.toFixed(2)}`,
     );
   }
   const opusWholeDefault = await wholeFile(file, seconds, OPUS_FFMPEG_DEFAULT, 3);
+  rmSync(dir, { recursive: true, force: true });
+  return { rows, opusWholeDefault };
+}
 
+async function concurrency(
+  service: TranscodeService,
+  inline: TranscodeService,
+  pcm: Int16Array,
+): Promise<{
+  streams200: ConcurrencyResult;
+  streams200Inline: ConcurrencyResult;
+  opusStreams: ConcurrencyResult;
+  search: ConcurrencyResult[];
+  opusSearch: ConcurrencyResult[];
+}> {
   log('200 real-time MP3 streams (codec threads)');
   gc();
-  const streams200 = await realTimeStreams(service, input.pcm, { streams: 200, seconds: 10 });
+  const streams200 = await realTimeStreams(service, pcm, { streams: 200, seconds: 10 });
   log(`  late ${streams200.late}/${streams200.chunks}, loop p99 ${streams200.loopP99.toFixed(1)} ms`);
   log('200 real-time MP3 streams (inline, for comparison)');
-  const streams200Inline = await realTimeStreams(inline, input.pcm, { streams: 200, seconds: 5 });
+  const streams200Inline = await realTimeStreams(inline, pcm, { streams: 200, seconds: 5 });
   log('150 real-time Opus streams');
-  const opusStreams = await realTimeStreams(service, input.pcm, { streams: 150, seconds: 5, format: 'opus' });
+  const opusStreams = await realTimeStreams(service, pcm, { streams: 150, seconds: 5, format: 'opus' });
   log(`  late ${opusStreams.late}/${opusStreams.chunks}`);
   const search: ConcurrencyResult[] = [];
-  for (const streams of [250, 300, 350, 400, 450]) {
+  for (const streams of SEARCH) {
     log(`${streams} real-time MP3 streams`);
-    const result = await realTimeStreams(service, input.pcm, { streams, seconds: 5 });
+    const result = await realTimeStreams(service, pcm, { streams, seconds: 5 });
     search.push(result);
     log(`  late ${result.late}/${result.chunks}, loop p99 ${result.loopP99.toFixed(1)} ms`);
     if (result.late > 0) break;
   }
-
-  await inlinePool.close();
-  await app.close();
-  rmSync(dir, { recursive: true, force: true });
-
-  const report = renderReport({
-    machine: { ...host, loadAfter: load() },
-    input: input.source,
-    threads: pool.threads,
-    parallel: PARALLEL,
-    rounds: ROUNDS,
-    formats,
-    opusWholeDefault,
-    streams200,
-    streams200Inline,
-    opusStreams,
-    search,
-    complexityVoice,
-    complexityAuto,
-    chosenComplexity: OPUS_COMPLEXITY,
-    runtimeSeconds: (performance.now() - started) / 1000,
-  });
-  mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, report);
-  log(`wrote ${OUT}`);
+  const opusSearch: ConcurrencyResult[] = [];
+  for (const streams of OPUS_SEARCH) {
+    log(`${streams} real-time Opus streams`);
+    const result = await realTimeStreams(service, pcm, { streams, seconds: 5, format: 'opus' });
+    opusSearch.push(result);
+    log(`  late ${result.late}/${result.chunks}`);
+    if (result.late > 0) break;
+  }
+  return { streams200, streams200Inline, opusStreams, search, opusSearch };
 }
 
 interface Round {

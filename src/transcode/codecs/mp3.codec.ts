@@ -8,6 +8,13 @@ const MAX_SAMPLES_PER_CALL = 16384;
 /** The exports below are those of this build; another version may lay out its parameters differently. */
 const SUPPORTED_BUILD = 'wasm-media-encoders-0.7.0';
 const WASM_PAGE = 65536;
+/**
+ * Initial memory for each LAME instance. The build asks for 16 MiB, but data, stack and one encoder's heap
+ * end below 7.6 MiB (measured at 24 kHz; the build grows its memory if a rate needs more). V8 counts each
+ * instance's whole memory as external memory and collects garbage as that grows, so halving it halves the
+ * collections while hundreds of encoders open: instantiation ~0.4 ms instead of ~0.7 ms.
+ */
+const INITIAL_PAGES = 128;
 /** Granularity of the start-up snapshot (see LameTemplate). */
 const SNAPSHOT_BLOCK = 4096;
 
@@ -75,7 +82,8 @@ const templates = new Map<number, LameTemplate>();
  */
 function lameModule(): Promise<CompiledWasm> {
   if (!compiled) {
-    const attempt = WebAssembly.compile(readFileSync(require.resolve('wasm-media-encoders/wasm/mp3')));
+    const wasm = readFileSync(require.resolve('wasm-media-encoders/wasm/mp3'));
+    const attempt = WebAssembly.compile(withInitialMemory(wasm, INITIAL_PAGES));
     compiled = attempt;
     attempt.then(
       (module) => (lame = module),
@@ -86,6 +94,60 @@ function lameModule(): Promise<CompiledWasm> {
     );
   }
   return compiled;
+}
+
+/** Reads an unsigned LEB128 at `offset`: [value, bytes read]. */
+function readUleb(bytes: Uint8Array, offset: number): [number, number] {
+  let value = 0;
+  let shift = 0;
+  let at = offset;
+  for (;;) {
+    const byte = bytes[at++];
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (!(byte & 0x80)) return [value, at - offset];
+  }
+}
+
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value) byte |= 0x80;
+    out.push(byte);
+  } while (value);
+  return out;
+}
+
+/**
+ * The module with its one defined memory starting at `pages` (never above what it asked for); the module
+ * unchanged if it has no such memory section.
+ */
+export function withInitialMemory(wasm: Uint8Array, pages: number): Uint8Array {
+  for (let at = 8; at < wasm.length;) {
+    const id = wasm[at];
+    const [size, sizeBytes] = readUleb(wasm, at + 1);
+    const body = at + 1 + sizeBytes;
+    if (id === 5) {
+      const [count, countBytes] = readUleb(wasm, body);
+      const flags = wasm[body + countBytes];
+      const [initial, initialBytes] = readUleb(wasm, body + countBytes + 1);
+      if (count !== 1 || flags > 1 || initial <= pages) return wasm;
+      const rest = wasm.subarray(body + countBytes + 1 + initialBytes, body + size); // the maximum, if any
+      const section = [count, flags, ...uleb(pages), ...rest];
+      const out = new Uint8Array(
+        wasm.length - size - sizeBytes + section.length + uleb(section.length).length,
+      );
+      out.set(wasm.subarray(0, at + 1));
+      out.set(uleb(section.length), at + 1);
+      out.set(section, at + 1 + uleb(section.length).length);
+      out.set(wasm.subarray(body + size), at + 1 + uleb(section.length).length + section.length);
+      return out;
+    }
+    at = body + size;
+  }
+  return wasm;
 }
 
 function instantiate(module: CompiledWasm): LameExports {

@@ -1,0 +1,274 @@
+/**
+ * Server scenarios: the compiled gateway (dist/main.js, `npm run build:server` first) as a child process,
+ * driven by bench/load-client.ts in another child process. Server CPU comes from /proc/<pid>/stat
+ * (utime + stime: every thread, codec workers included) read just before and after each run; memory from
+ * /proc/<pid>/status.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { LoadCommand, LoadResult, SessionSpec, SessionTiming } from '../load-client';
+import { median, sleep } from './measure';
+
+const CLOCK_TICK_S = 0.01; // USER_HZ
+
+export const DEFAULT_SERVER_MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
+
+/** "Short reply." as pcm16 at 16 kHz: the churn workload of issue 14. */
+export const SHORT_PCM: SessionSpec = { text: 'Short reply.', format: 'pcm16', sampleRate: 16000 };
+export const SHORT_MP3: SessionSpec = { text: 'Short reply.', format: 'mp3', sampleRate: 24000 };
+
+export interface Percentiles {
+  readonly p50: number;
+  readonly p99: number;
+}
+
+export interface RunSummary {
+  readonly sessions: number;
+  readonly failed: number;
+  readonly errors: string[];
+  readonly wallS: number;
+  readonly sessionsPerS: number;
+  /** Server CPU (all threads) over the run, per session. */
+  readonly cpuMsPerSession: number;
+  /** CPU cores used over the run by the server and by the load generator. */
+  readonly serverCores: number;
+  readonly clientCores: number;
+  readonly create: Percentiles;
+  /** From POST start to the first audio frame, and from WebSocket open to it. */
+  readonly firstAudio: Percentiles;
+  readonly firstAudioFromOpen: Percentiles;
+  readonly rssMiB: number;
+  readonly threads: number;
+}
+
+export interface ServerResults {
+  readonly main: string;
+  /** Default providers (PROVIDERS unset), nothing done yet: VmRSS 3 s and 10 s after start. */
+  readonly idle?: { readonly at3s: number; readonly at10s: number; readonly threads: number };
+  readonly ttfa?: RunSummary;
+  readonly churn?: RunSummary & { readonly concurrency: number };
+  /** 200 MP3 sessions created within 100 ms: before any codec thread runs, and with them running. */
+  readonly burstCold?: RunSummary;
+  readonly burstWarm?: RunSummary;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const pick = (timings: readonly SessionTiming[], key: keyof SessionTiming): Percentiles => {
+  const values = timings.map((t) => t[key]).filter(Number.isFinite);
+  return { p50: median(values), p99: percentile(values, 99) };
+};
+
+function cpuSeconds(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_S;
+}
+
+function status(pid: number): { rssMiB: number; threads: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { rssMiB: field('VmRSS') / 1024, threads: field('Threads') };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly baseUrl: string;
+  readonly startedAt: number;
+  readonly output: string[];
+  stop(): Promise<void>;
+}
+
+async function startServer(main: string, env: Record<string, string>): Promise<Server> {
+  const port = await freePort();
+  const startedAt = performance.now();
+  const child = spawn(process.execPath, [main], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const keep = (data: Buffer) => output.push(...data.toString('utf8').split('\n').filter(Boolean).slice(-50));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${output.slice(-10).join('\n')}`);
+    try {
+      if ((await fetch(`${baseUrl}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (i > 300) throw new Error('server did not become ready in 15 s');
+    await sleep(50);
+  }
+  return {
+    child,
+    pid: child.pid!,
+    baseUrl,
+    startedAt,
+    output,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** The load generator process; `run` sends one command and resolves with its result. */
+async function startClient(): Promise<{ run(command: LoadCommand): Promise<LoadResult>; stop(): void }> {
+  const child = fork(join(__dirname, '..', 'load-client.ts'), [], {
+    execArgv: ['-r', 'ts-node/register/transpile-only'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`load client exited (${String(code)})`)));
+  });
+  return {
+    run: (command) =>
+      new Promise((resolve) => {
+        child.once('message', (result: LoadResult) => resolve(result));
+        child.send(command);
+      }),
+    stop: () => {
+      if (child.connected) child.send({ type: 'exit' } satisfies LoadCommand);
+    },
+  };
+}
+
+async function measured(
+  server: Server,
+  client: Awaited<ReturnType<typeof startClient>>,
+  command: Exclude<LoadCommand, { type: 'exit' }>,
+): Promise<RunSummary> {
+  const cpu0 = cpuSeconds(server.pid);
+  const result = await client.run(command);
+  const cpu = cpuSeconds(server.pid) - cpu0;
+  const ok = result.timings.length;
+  return {
+    sessions: ok,
+    failed: result.failed,
+    errors: result.errors,
+    wallS: result.wallMs / 1000,
+    sessionsPerS: ok / (result.wallMs / 1000),
+    cpuMsPerSession: (cpu * 1000) / Math.max(1, ok + result.failed),
+    serverCores: cpu / (result.wallMs / 1000),
+    clientCores: result.clientCpuS / (result.wallMs / 1000),
+    create: pick(result.timings, 'create'),
+    firstAudio: pick(result.timings, 'firstAudio'),
+    firstAudioFromOpen: pick(result.timings, 'firstAudioFromOpen'),
+    ...status(server.pid),
+  };
+}
+
+/** Limits that would otherwise refuse a load generator on one address. */
+const UNLIMITED = {
+  RATE_LIMIT_SESSIONS_PER_MINUTE: '0',
+  MAX_STREAMS_PER_CLIENT: '100000',
+  MAX_SESSIONS_PER_CLIENT: '100000000',
+  MAX_CONCURRENT_STREAMS: '100000',
+  MAX_SESSIONS: '10000000',
+};
+
+export interface ServerScenarioOptions {
+  readonly main?: string;
+  readonly scenarios: ReadonlySet<'idle' | 'ttfa' | 'churn' | 'burst'>;
+  readonly churnSessions?: number;
+  readonly churnConcurrency?: number;
+  readonly log: (message: string) => void;
+}
+
+export async function serverScenarios(options: ServerScenarioOptions): Promise<ServerResults> {
+  const main = options.main ?? process.env.GATEWAY_MAIN ?? DEFAULT_SERVER_MAIN;
+  if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build:server first`);
+  const { scenarios, log } = options;
+  const results: { -readonly [K in keyof ServerResults]: ServerResults[K] } = { main };
+
+  if (scenarios.has('idle')) {
+    log('server idle RSS (default providers)');
+    const server = await startServer(main, {});
+    await sleep(Math.max(0, server.startedAt + 3000 - performance.now()));
+    const at3 = status(server.pid);
+    await sleep(Math.max(0, server.startedAt + 10000 - performance.now()));
+    results.idle = { at3s: at3.rssMiB, at10s: status(server.pid).rssMiB, threads: at3.threads };
+    await server.stop();
+    log(`  ${results.idle.at3s.toFixed(1)} MiB at 3 s, ${results.idle.at10s.toFixed(1)} MiB at 10 s`);
+  }
+
+  if (!['ttfa', 'churn', 'burst'].some((s) => scenarios.has(s as 'ttfa'))) return results;
+  const server = await startServer(main, { PROVIDERS: 'mock_tone', ...UNLIMITED });
+  const client = await startClient();
+  try {
+    const { baseUrl } = server;
+    // JIT warm-up of the server's request and stream paths (pcm16 only: no codec thread starts).
+    await client.run({ type: 'churn', baseUrl, spec: SHORT_PCM, sessions: 300, concurrency: 20 });
+    if (scenarios.has('ttfa')) {
+      log('single-stream TTFA: 50 sequential pcm16 sessions');
+      results.ttfa = await measured(server, client, {
+        type: 'sequential',
+        baseUrl,
+        spec: SHORT_PCM,
+        sessions: 50,
+      });
+      log(`  first audio p50 ${results.ttfa.firstAudio.p50.toFixed(1)} ms`);
+    }
+    if (scenarios.has('churn')) {
+      const sessions = options.churnSessions ?? 2000;
+      const concurrency = options.churnConcurrency ?? 50;
+      log(`churn: ${sessions} "Short reply." sessions (pcm16 16 kHz) at concurrency ${concurrency}`);
+      const run = await measured(server, client, {
+        type: 'churn',
+        baseUrl,
+        spec: SHORT_PCM,
+        sessions,
+        concurrency,
+      });
+      results.churn = { ...run, concurrency };
+      log(
+        `  ${run.sessionsPerS.toFixed(0)} sessions/s, ${run.cpuMsPerSession.toFixed(2)} ms server CPU per session, first audio p50 ${run.firstAudio.p50.toFixed(0)} ms`,
+      );
+    }
+    if (scenarios.has('burst')) {
+      const burst = { type: 'burst', baseUrl, spec: SHORT_MP3, sessions: 200, withinMs: 100 } as const;
+      log('burst: 200 MP3 sessions within 100 ms, codec threads not started yet');
+      results.burstCold = await measured(server, client, burst);
+      log(`  first audio p99 ${results.burstCold.firstAudio.p99.toFixed(0)} ms`);
+      await sleep(500);
+      log('burst: again, codec threads running');
+      results.burstWarm = await measured(server, client, burst);
+      log(`  first audio p99 ${results.burstWarm.firstAudio.p99.toFixed(0)} ms`);
+    }
+  } finally {
+    client.stop();
+    await server.stop();
+  }
+  return results;
+}
