@@ -183,26 +183,24 @@ function buildTemplate(module: CompiledWasm, sampleRate: number): LameTemplate {
   const configured = instantiate(module);
   configured._initialize();
   const encoder = configure(configured, sampleRate);
-  const before = new Int32Array(fresh.memory.buffer);
-  const after = new Int32Array(configured.memory.buffer);
+  // Native comparisons of 4 KiB blocks: a JS loop over 8 MiB takes ~60 ms before it is optimized, and
+  // this runs once per rate on each new thread, in front of the streams that started it.
+  const before = Buffer.from(fresh.memory.buffer);
+  const after = Buffer.from(configured.memory.buffer);
+  const zeros = Buffer.alloc(SNAPSHOT_BLOCK);
   const blocks: { offset: number; bytes: Uint8Array }[] = [];
-  const words = SNAPSHOT_BLOCK / 4;
-  for (let start = 0; start < after.length; start += words) {
-    let changed = false;
-    for (let i = start; i < start + words && !changed; i++) changed = after[i] !== (before[i] ?? 0);
-    if (!changed) continue;
-    const offset = start * 4;
+  for (let offset = 0; offset < after.length; offset += SNAPSHOT_BLOCK) {
+    const now = after.subarray(offset, offset + SNAPSHOT_BLOCK);
+    const then = offset < before.length ? before.subarray(offset, offset + SNAPSHOT_BLOCK) : zeros;
+    if (now.equals(then)) continue;
     const last = blocks[blocks.length - 1];
     if (last && last.offset + last.bytes.length === offset) {
       const grown = new Uint8Array(last.bytes.length + SNAPSHOT_BLOCK);
       grown.set(last.bytes);
-      grown.set(new Uint8Array(configured.memory.buffer, offset, SNAPSHOT_BLOCK), last.bytes.length);
+      grown.set(now, last.bytes.length);
       blocks[blocks.length - 1] = { offset: last.offset, bytes: grown };
     } else {
-      blocks.push({
-        offset,
-        bytes: new Uint8Array(configured.memory.buffer, offset, SNAPSHOT_BLOCK).slice(),
-      });
+      blocks.push({ offset, bytes: Uint8Array.from(now) });
     }
   }
   return { encoder, pages: configured.memory.buffer.byteLength / WASM_PAGE, blocks };
