@@ -3,14 +3,17 @@
 #   ffmpeg / ffprobe  - tests and benchmarks decode every format with them; the server runs one long-lived
 #                       ffmpeg per stream only for the flac/aac formats of /v1/audio/speech (never one per chunk)
 #   espeak-ng         - the local `espeak` voice provider (run as a child process; GPL code stays out of ours)
-#   chromium          - only with --with-browser, for the browser tests of the demo page
+#   chromium          - only with --with-test-deps (or its old name --with-browser): the demo's browser tests
+#   redis-server      - only with --with-test-deps: the scale-out tests start their own on a free port
 # Idempotent: packages already present are skipped, so a second run costs nothing.
 # Without root (and without sudo) it prints what is missing and carries on: the gateway still runs with the
 # built-in mock_tone provider and reports espeak as down in /readyz.
 set -euo pipefail
 
 want=(ffmpeg espeak-ng)
-if [[ "${1:-}" == "--with-browser" ]]; then want+=(chromium); fi
+case "${1:-}" in
+  --with-test-deps | --with-browser) want+=(chromium redis-server) ;;
+esac
 
 missing=()
 for pkg in "${want[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the gateway needs and builds it: Debian packages (ffmpeg, espeak-ng; Chromium with
-# --with-browser), npm packages of the server and of the demo, then the compiled server and the demo page.
+# Installs everything the gateway needs and builds it: Debian packages (ffmpeg, espeak-ng; Chromium and
+# redis-server with --with-test-deps), npm packages of the server and of the demo, then the compiled server and the demo page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh --with-browser
+bash scripts/setup.sh --with-test-deps
 
 echo "== type check and lint"
 npm run --silent typecheck

@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
-import { ThrottlerModule } from '@nestjs/throttler';
+import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 import { HttpExceptionFilter } from './common/filters/http-exception.filter';
 import { SessionThrottlerGuard } from './common/guards/session-throttler.guard';
@@ -19,6 +19,7 @@ import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProvidersModule } from './providers/providers.module';
 import { SessionsModule } from './sessions/sessions.module';
+import { RATE_LIMIT_STORAGE, StateModule } from './state/state.module';
 import { SpeechModule } from './speech/speech.module';
 import { StreamingModule } from './streaming/streaming.module';
 import { SynthesisModule } from './synthesis/synthesis.module';
@@ -67,13 +68,16 @@ export class AppModule {
             };
           },
         }),
+        StateModule,
         ThrottlerModule.forRootAsync({
-          inject: [ConfigService],
-          useFactory: (config: ConfigService<GatewayConfig, true>) => {
+          inject: [ConfigService, RATE_LIMIT_STORAGE],
+          useFactory: (config: ConfigService<GatewayConfig, true>, storage: ThrottlerStorage | undefined) => {
             const perMinute = config.getOrThrow('limits', { infer: true }).sessionsPerMinute;
             // 0 turns the limit off (e.g. behind an API gateway that limits already).
             return {
               throttlers: [{ ttl: 60_000, limit: perMinute > 0 ? perMinute : Number.MAX_SAFE_INTEGER }],
+              // Counted in Redis with REDIS_URL (one budget across replicas), else in process.
+              ...(storage ? { storage } : {}),
             };
           },
         }),

@@ -354,7 +354,7 @@ describe('Leaks and trust', () => {
     expect(await deep.json()).toMatchObject({ code: 'malformed_json' });
     const array = await post('application/json', '[{"text":"hi"}]');
     expect(array.status).toBe(400);
-    expect((await array.json()).message).toMatch(/expected an object/);
+    expect(((await array.json()) as { message: string }).message).toMatch(/expected an object/);
   });
 
   it('should accept DELETE with a JSON content type and no body', async () => {

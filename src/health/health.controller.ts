@@ -8,6 +8,7 @@ import {
 } from '@nestjs/terminus';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { ProviderResilienceService } from '../synthesis/provider-resilience.service';
+import { RedisService } from '../state/redis.service';
 import { ShutdownState } from './shutdown.state';
 
 /**
@@ -24,6 +25,7 @@ export class HealthController {
     private readonly registry: ProviderRegistry,
     private readonly shutdown: ShutdownState,
     private readonly resilience: ProviderResilienceService,
+    private readonly redis: RedisService,
   ) {}
 
   @Get('healthz')
@@ -44,6 +46,14 @@ export class HealthController {
       () => {
         const check = this.indicator.check('accepting_sessions');
         return this.shutdown.draining ? check.down({ reason: 'shutting down' }) : check.up();
+      },
+      () => {
+        // With REDIS_URL, shared state is needed for new sessions: no Redis, no new work here.
+        const check = this.indicator.check('redis');
+        if (!this.redis.enabled) return check.up({ mode: 'in-process' });
+        return this.redis.ready
+          ? check.up({ mode: 'redis' })
+          : check.down({ mode: 'redis', reason: 'not connected' });
       },
       async () => {
         const id = await this.registry.defaultProviderId();

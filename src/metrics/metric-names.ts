@@ -14,4 +14,7 @@ export const METRIC = {
   clientMessagesRejectedTotal: 'tts_client_messages_rejected_total',
   httpRequestsTotal: 'tts_http_requests_total',
   httpRequestDuration: 'tts_http_request_duration_seconds',
+  redisCommandsTotal: 'tts_redis_commands_total',
+  redisCommandDuration: 'tts_redis_command_duration_seconds',
+  redisUp: 'tts_redis_up',
 } as const;

@@ -84,6 +84,21 @@ const metricProviders = [
     help: 'Requests refused by a rate or concurrency limit, by route.',
     labelNames: ['route'],
   }),
+  makeCounterProvider({
+    name: METRIC.redisCommandsTotal,
+    help: 'Redis round trips (a command or a pipeline), by operation and outcome (ok, error).',
+    labelNames: ['command', 'outcome'],
+  }),
+  makeHistogramProvider({
+    name: METRIC.redisCommandDuration,
+    help: 'Seconds per Redis round trip, by operation.',
+    labelNames: ['command'],
+    buckets: [0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+  }),
+  makeGaugeProvider({
+    name: METRIC.redisUp,
+    help: '1 while the Redis connection is ready (REDIS_URL set), else 0.',
+  }),
 ];
 
 @Global()

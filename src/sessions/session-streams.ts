@@ -15,6 +15,7 @@ import { SynthesisSlots, type SlotRelease } from '../synthesis/synthesis-slots';
 import type { SynthesisPlan } from '../synthesis/synthesis.types';
 import { TtsService } from '../synthesis/tts.service';
 import type { Session } from './session.model';
+import { StreamControl } from '../state/control';
 import { SessionStore } from './session.store';
 
 /** A socket following a session stream; told when another socket takes over. */
@@ -56,22 +57,30 @@ export class SessionStream {
     this.done = this.produce();
   }
 
-  /** A socket starts reading; the previous one (if any) is superseded. */
+  /** A socket of this replica reads this stream (superseding is SessionStreams' job). */
   attach(reader: StreamReader): void {
     clearTimeout(this.detachTimer);
     this.detachTimer = undefined;
-    const previous = this.reader;
     this.reader = reader;
-    if (previous && previous !== reader) previous.supersede();
   }
 
-  /** The reader's socket is gone: keep synthesizing (bounded) until it resumes or the window ends. */
+  /**
+   * The reader's socket is gone: keep synthesizing (bounded) until a reader comes back — here, or on another
+   * replica reading the shared log — or the resume window ends.
+   */
   detach(reader: StreamReader): void {
     if (this.reader !== reader) return;
     this.reader = undefined;
+    this.armResumeWindow();
+  }
+
+  private armResumeWindow(): void {
     if (this.log.finished || this.abort.signal.aborted) return;
     const seconds = this.owner.config.resumeWindowSeconds;
-    this.detachTimer = setTimeout(() => this.abort.abort(new ResumeWindowExpired(seconds)), seconds * 1000);
+    this.detachTimer = setTimeout(() => {
+      if (this.reader || this.log.followedElsewhere?.()) this.armResumeWindow();
+      else this.abort.abort(new ResumeWindowExpired(seconds));
+    }, seconds * 1000);
     this.detachTimer.unref();
   }
 
@@ -158,6 +167,8 @@ export class SessionStream {
 @Injectable()
 export class SessionStreams implements BeforeApplicationShutdown {
   private readonly streams = new Map<string, SessionStream>();
+  /** The socket of this replica reading each session (whoever produces it). */
+  private readonly readers = new Map<string, StreamReader>();
 
   constructor(
     readonly tts: TtsService,
@@ -165,10 +176,45 @@ export class SessionStreams implements BeforeApplicationShutdown {
     private readonly replay: ReplayStore,
     private readonly slots: SynthesisSlots,
     private readonly runs: SynthesisRuns,
+    private readonly control: StreamControl,
     @Inject(streamingConfig.KEY) readonly config: StreamingConfig,
     @InjectMetric(METRIC.providerSwitchesTotal) readonly switches: Counter<string>,
     @InjectPinoLogger('SessionStream') readonly logger: PinoLogger,
-  ) {}
+  ) {
+    // From other replicas: a DELETE or cancel message for a stream produced here; a resume that took over.
+    control.onCancel((id, message) => this.abort(id, new GatewayException(ErrorCode.Cancelled, message)));
+    control.onTakeover((id) => {
+      const reader = this.readers.get(id);
+      this.readers.delete(id);
+      reader?.supersede();
+    });
+  }
+
+  /**
+   * A socket starts reading a session: the previous reader of this replica is superseded, and so is any
+   * reader on another replica (a takeover notice); the producer, if it runs here, knows someone follows.
+   */
+  follow(sessionId: string, reader: StreamReader, announce: boolean): void {
+    const previous = this.readers.get(sessionId);
+    this.readers.set(sessionId, reader);
+    if (previous && previous !== reader) previous.supersede();
+    if (announce) void this.control.announceReader(sessionId).catch(() => undefined);
+    this.streams.get(sessionId)?.attach(reader);
+  }
+
+  unfollow(sessionId: string, reader: StreamReader): void {
+    if (this.readers.get(sessionId) === reader) this.readers.delete(sessionId);
+    this.streams.get(sessionId)?.detach(reader);
+  }
+
+  /**
+   * Cancels a session's stream wherever it runs: here by aborting it, elsewhere through the control channel
+   * (the producing replica aborts it within a round trip).
+   */
+  async cancel(sessionId: string, reason: GatewayException): Promise<void> {
+    if (this.abort(sessionId, reason)) return;
+    await this.control.requestCancel(sessionId, reason.message).catch(() => undefined);
+  }
 
   get size(): number {
     return this.streams.size;

@@ -27,5 +27,4 @@ export abstract class SessionStore {
   ): Promise<Session | undefined>;
   /** Applies `patch` unconditionally (counters, timestamps); returns the updated session or undefined. */
   abstract update(id: string, patch: Partial<Session>): Promise<Session | undefined>;
-  abstract size(): Promise<number>;
 }

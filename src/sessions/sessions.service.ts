@@ -112,7 +112,7 @@ export class SessionsService {
     const session = await this.get(id);
     const cancelled = new GatewayException(ErrorCode.Cancelled, 'the session was cancelled (DELETE)');
     const running = this.streams.get(id);
-    running?.abort.abort(cancelled);
+    await this.streams.cancel(id, cancelled);
     const purge = { text: '', purged: true } as const;
     if (FINAL_STATUSES.includes(session.status)) {
       await this.store.update(id, purge);

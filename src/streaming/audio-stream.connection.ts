@@ -75,7 +75,7 @@ export class AudioStreamConnection implements StreamReader {
       clearInterval(this.heartbeat);
       if (this.cursor) {
         this.stream?.log.detach(this.cursor);
-        this.stream?.detach(this);
+        this.deps.streams.unfollow(this.request.sessionId, this);
       }
     }
   }
@@ -104,8 +104,8 @@ export class AudioStreamConnection implements StreamReader {
     if (!claimed) throw this.whyNotStreamable(await this.deps.sessions.get(session.id));
     const plan = await this.deps.sessions.planFor(claimed);
     this.stream = await this.deps.streams.start(claimed, plan, { binary: this.request.binary });
-    this.stream.attach(this);
-    const cursor = this.stream.log.open(1);
+    this.deps.streams.follow(session.id, this, false);
+    const cursor = await this.stream.log.open(1);
     if (typeof cursor === 'string')
       throw new GatewayException(ErrorCode.InternalError, 'a new stream has no start');
     return cursor;
@@ -128,7 +128,7 @@ export class AudioStreamConnection implements StreamReader {
         `session ${session.id} can no longer be resumed: its audio is kept for ${this.deps.config.resumeWindowSeconds} s (RESUME_WINDOW_SECONDS) after the stream ended or the client left`,
       );
     }
-    const cursor = log.open(fromSeq);
+    const cursor = await log.open(fromSeq);
     if (cursor === 'beyond_end') {
       resumes.inc({ outcome: 'invalid' });
       throw invalidFromSeq(
@@ -143,10 +143,8 @@ export class AudioStreamConnection implements StreamReader {
       );
     }
     resumes.inc({ outcome: 'resumed' });
-    if (running) {
-      this.stream = running;
-      running.attach(this);
-    }
+    this.stream = running;
+    this.deps.streams.follow(session.id, this, true);
     return cursor;
   }
 
@@ -293,7 +291,8 @@ export class AudioStreamConnection implements StreamReader {
       typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
     if (type === 'cancel') {
       const cancelled = new GatewayException(ErrorCode.Cancelled, 'the client cancelled the stream');
-      if (this.stream) this.stream.abort.abort(cancelled);
+      // Produced here or on another replica: the stream ends with `cancelled` and this socket relays it.
+      if (this.cursor) void this.deps.streams.cancel(this.request.sessionId, cancelled);
       else this.reading.abort(cancelled);
       return;
     }

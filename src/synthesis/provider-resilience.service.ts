@@ -30,6 +30,7 @@ import {
   type SynthesisRequest,
   type TtsProvider,
 } from '../providers/provider.contract';
+import { CircuitSync } from '../state/control';
 import { FailureGate } from './failure-gate';
 import type { SynthesisSource } from './synthesis.types';
 
@@ -56,6 +57,8 @@ interface ProviderGuard {
   openedAt: number;
   /** performance.now() until which an upstream 429 with a long Retry-After asked us to stay away. */
   coolDownUntil: number;
+  /** Epoch ms until which another replica reported this provider's circuit open. */
+  remoteOpenUntil: number;
   inFlight: number;
 }
 
@@ -84,7 +87,16 @@ export class ProviderResilienceService {
     @Inject(resilienceConfig.KEY) private readonly config: ResilienceConfig,
     @InjectMetric(METRIC.providerRequestsTotal) private readonly requests: Counter<string>,
     @InjectMetric(METRIC.providerCircuitState) private readonly circuitState: Gauge<string>,
-  ) {}
+    private readonly circuits: CircuitSync,
+  ) {
+    // Several replicas: a circuit another replica opened is honoured here too, until it closes there.
+    circuits.onRemote((provider, open, until) => {
+      const guard = this.guards.get(provider);
+      if (!guard) return;
+      guard.remoteOpenUntil = open ? until : 0;
+      this.circuitState.set({ provider }, gaugeValue(effectiveStateOf(guard)));
+    });
+  }
 
   policyOf(providerId: ProviderId): ProviderPolicy {
     return this.config.policies[providerId];
@@ -94,7 +106,10 @@ export class ProviderResilienceService {
   retryAfterSeconds(providerId: ProviderId): number | undefined {
     const guard = this.guard(providerId);
     const now = performance.now();
-    const coolDown = guard.coolDownUntil > now ? (guard.coolDownUntil - now) / 1000 : 0;
+    const coolDown = Math.max(
+      guard.coolDownUntil > now ? (guard.coolDownUntil - now) / 1000 : 0,
+      guard.remoteOpenUntil > Date.now() ? (guard.remoteOpenUntil - Date.now()) / 1000 : 0,
+    );
     let open = 0;
     if (guard.breaker.state === CircuitState.Open || guard.breaker.state === CircuitState.Isolated) {
       // Past the half-open time the next call is the probe, so it is not refused up front.
@@ -109,16 +124,23 @@ export class ProviderResilienceService {
     const retryAfter = this.retryAfterSeconds(providerId);
     const queued = guard.bulkhead ? guard.policy.queue - guard.bulkhead.queueSlots : 0;
     return {
-      circuit: circuitStatus(guard.breaker.state),
+      circuit: circuitStatus(effectiveStateOf(guard)),
       ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
       inFlight: guard.inFlight,
       queued,
     };
   }
 
-  /** Initializes the circuit gauge for every provider, so dashboards see 0 before the first failure. */
-  track(providerIds: readonly ProviderId[]): void {
-    for (const id of providerIds) this.guard(id);
+  /**
+   * Initializes the circuit gauge for every provider, so dashboards see 0 before the first failure, and
+   * picks up circuits another replica holds open.
+   */
+  async track(providerIds: readonly ProviderId[]): Promise<void> {
+    for (const id of providerIds) {
+      const guard = this.guard(id);
+      const until = await this.circuits.current(id).catch(() => undefined);
+      if (until) guard.remoteOpenUntil = until;
+    }
   }
 
   async *stream(
@@ -132,6 +154,10 @@ export class ProviderResilienceService {
     if (coolDown !== undefined && guard.coolDownUntil > performance.now()) {
       this.requests.inc({ provider: provider.id, outcome: 'rejected' });
       throw new ProviderUnavailableError(provider.id, coolDown, 'the engine asked to wait (HTTP 429)');
+    }
+    if (guard.remoteOpenUntil > Date.now() && guard.breaker.state === CircuitState.Closed) {
+      this.requests.inc({ provider: provider.id, outcome: 'rejected' });
+      throw new ProviderUnavailableError(provider.id, coolDown ?? 1, 'circuit opened by another replica');
     }
     const release = await this.acquireSlot(guard, signal);
     guard.inFlight++;
@@ -337,10 +363,12 @@ export class ProviderResilienceService {
       bulkhead: policy.concurrency !== undefined ? bulkhead(policy.concurrency, policy.queue) : undefined,
       openedAt: 0,
       coolDownUntil: 0,
+      remoteOpenUntil: 0,
       inFlight: 0,
     };
     breaker.onBreak(() => {
       guard.openedAt = performance.now();
+      this.circuits.announce(providerId, true, Date.now() + policy.halfOpenMs);
       this.logger.warn(
         `circuit for provider ${providerId} opened after ${policy.breakerThreshold} failures (${gate.describe()})`,
       );
@@ -348,12 +376,20 @@ export class ProviderResilienceService {
     breaker.onSuccess(() => gate.reset());
     breaker.onStateChange((state) => {
       if (state !== CircuitState.HalfOpen) gate.reset();
-      this.circuitState.set({ provider: providerId }, gaugeValue(state));
+      if (state === CircuitState.Closed) this.circuits.announce(providerId, false, 0);
+      this.circuitState.set({ provider: providerId }, gaugeValue(effectiveStateOf(guard)));
     });
     this.circuitState.set({ provider: providerId }, 0);
     this.guards.set(providerId, guard);
     return guard;
   }
+}
+
+/** Local state, or open while another replica holds the circuit open. */
+function effectiveStateOf(guard: ProviderGuard): CircuitState {
+  if (guard.breaker.state === CircuitState.Closed && guard.remoteOpenUntil > Date.now())
+    return CircuitState.Open;
+  return guard.breaker.state;
 }
 
 /** Carries a failure and who caused it through the breaker; unwrapped before it leaves this service. */

@@ -14,7 +14,7 @@ describe(MemoryReplayLog.name, () => {
   it('should replay from any retained seq, then follow the live rest to the final event', async () => {
     const log = new MemoryReplayLog('s', { maxBytes: 10_000, followLagBytes: 10_000 });
     for (let seq = 1; seq <= 3; seq++) await log.append(audio(seq));
-    const cursor = log.open(2);
+    const cursor = await log.open(2);
     if (typeof cursor === 'string') throw new Error(cursor);
     expect(await cursor.next(signal)).toMatchObject({ seq: 2 });
     expect(await cursor.next(signal)).toMatchObject({ seq: 3 });
@@ -28,21 +28,21 @@ describe(MemoryReplayLog.name, () => {
 
   it('should refuse seqs past the end and below what it still holds', async () => {
     const log = new MemoryReplayLog('s', { maxBytes: 250, followLagBytes: 1000 });
-    const cursor = log.open(1);
+    const cursor = await log.open(1);
     if (typeof cursor === 'string') throw new Error(cursor);
     for (let seq = 1; seq <= 5; seq++) {
       await log.append(audio(seq));
       await cursor.next(signal);
     }
-    expect(log.open(7)).toBe('beyond_end');
-    expect(log.open(1)).toBe('trimmed'); // read frames were dropped to stay within 250 bytes
+    expect(await log.open(7)).toBe('beyond_end');
+    expect(await log.open(1)).toBe('trimmed'); // read frames were dropped to stay within 250 bytes
     expect(log.bytes).toBeLessThanOrEqual(250);
-    expect(log.open(log.oldestSeq)).not.toBe('trimmed');
+    expect(await log.open(log.oldestSeq)).not.toBe('trimmed');
   });
 
   it('should make the producer wait while a following reader lags, and while nobody reads and the buffer is full', async () => {
     const log = new MemoryReplayLog('s', { maxBytes: 300, followLagBytes: 150 });
-    const cursor = log.open(1);
+    const cursor = await log.open(1);
     if (typeof cursor === 'string') throw new Error(cursor);
     await log.append(audio(1));
     await log.append(audio(2));

@@ -7,7 +7,15 @@ export interface MemoryReplayLogOptions {
   followLagBytes: number;
   /** Called with the change in held bytes, for the process-wide gauge. */
   onBytes?: (delta: number) => void;
+  /**
+   * Called for every event appended, with its absolute index (0-based, in append order) and the index of
+   * the oldest event still held: how a mirror (Redis Streams) keeps a copy that other replicas can read.
+   */
+  onAppend?: (event: StreamEvent, index: number, oldestIndex: number) => void;
 }
+
+/** A reader elsewhere (another replica) reported its position less than this long ago: it counts as following. */
+const REMOTE_READER_FRESH_MS = 3000;
 
 /** The in-process replay log (see `ReplayLog`): an array of events with an offset for what was trimmed. */
 export class MemoryReplayLog implements ReplayLog {
@@ -19,6 +27,8 @@ export class MemoryReplayLog implements ReplayLog {
   /** Absolute index up to which (exclusive) some reader has read; trimming never passes it. */
   private readUpTo = 0;
   private active: MemoryCursor | undefined;
+  /** performance.now() of the last position report of a reader on another replica. */
+  private remoteSeenAt = -Infinity;
   private last = 0;
   private done = false;
   private disposed = false;
@@ -50,6 +60,7 @@ export class MemoryReplayLog implements ReplayLog {
   append(event: StreamEvent): Promise<void> {
     if (this.disposed || this.done) return Promise.resolve();
     this.events.push(event);
+    const index = this.base + this.events.length - 1;
     if (event.kind === 'audio') {
       this.last = event.seq;
       this.heldBytes += event.data.length;
@@ -60,7 +71,25 @@ export class MemoryReplayLog implements ReplayLog {
     }
     this.wake(this.readers);
     this.trim();
+    this.options.onAppend?.(event, index, this.base);
     return Promise.resolve();
+  }
+
+  followedElsewhere(): boolean {
+    return performance.now() - this.remoteSeenAt < REMOTE_READER_FRESH_MS;
+  }
+
+  /**
+   * A reader on another replica (reading the mirror) has read up to `index` (exclusive): it counts for
+   * backpressure and trimming like a local reader.
+   */
+  noteRemoteRead(index: number): void {
+    this.remoteSeenAt = performance.now();
+    if (index <= this.readUpTo) return;
+    this.readUpTo = Math.min(index, this.base + this.events.length);
+    if (!this.active) this.unreadBytes = this.bytesFrom(this.readUpTo);
+    this.wakeRoom();
+    this.trim();
   }
 
   waitForRoom(signal: AbortSignal): Promise<void> {
@@ -82,7 +111,11 @@ export class MemoryReplayLog implements ReplayLog {
     });
   }
 
-  open(fromSeq: number): ReplayCursor | ResumeRefusal {
+  open(fromSeq: number): Promise<ReplayCursor | ResumeRefusal> {
+    return Promise.resolve(this.openNow(fromSeq));
+  }
+
+  private openNow(fromSeq: number): ReplayCursor | ResumeRefusal {
     if (fromSeq > this.last + (this.done ? 0 : 1)) return 'beyond_end';
     let index: number;
     if (fromSeq > this.last) {
@@ -159,7 +192,8 @@ export class MemoryReplayLog implements ReplayLog {
   }
 
   private hasRoom(): boolean {
-    const limit = this.active ? this.options.followLagBytes : this.options.maxBytes;
+    const following = this.active !== undefined || this.followedElsewhere();
+    const limit = following ? this.options.followLagBytes : this.options.maxBytes;
     return this.unreadBytes <= limit;
   }
 

@@ -63,7 +63,9 @@ export interface ReplayLog {
    * A cursor at the first event of `fromSeq` (a switch notice announcing that seq included), or why not.
    * Only one cursor drives the producer's backpressure: opening a new one replaces the previous reader.
    */
-  open(fromSeq: number): ReplayCursor | ResumeRefusal;
+  open(fromSeq: number): Promise<ReplayCursor | ResumeRefusal>;
+  /** Whether a reader on another replica reported its position recently (shared logs only). */
+  followedElsewhere?(): boolean;
   /** Marks that no reader follows (the socket closed); the producer may then run ahead up to the bound. */
   detach(cursor: ReplayCursor): void;
   /** Frees everything; pending waits end. */

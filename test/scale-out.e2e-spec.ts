@@ -1,0 +1,219 @@
+import { decodeAudio } from './support/audio-check';
+import { createSession, getJson, postJson } from './support/app';
+import { FaultEngine } from './support/fault-engine';
+import { startRedis, type RedisServer } from './support/redis-server';
+import { startServer, untilReady, waitFor, type ServerProcess } from './support/server-process';
+import { collectStream } from './support/ws-stream';
+
+/** The same stream URL on the other replica. */
+const on = (replica: ServerProcess, wsUrl: string) =>
+  wsUrl.replace(/^ws:\/\/[^/]+/, replica.baseUrl.replace('http', 'ws'));
+
+const TEXT = 'Two replicas share this stream through Redis.';
+
+/**
+ * Two compiled gateway processes on one real redis-server (Debian's, on a free port): sessions, resume
+ * buffers, rate limits, cancels and circuits cross replicas; a replica killed mid-stream and Redis stopped
+ * and restarted end in the documented outcomes.
+ */
+describe('Several replicas on one Redis', () => {
+  let redis: RedisServer;
+  let engine: FaultEngine;
+  let a: ServerProcess;
+  let b: ServerProcess;
+
+  const env = () => ({
+    REDIS_URL: redis.url,
+    PROVIDERS: 'mock_tone,openai',
+    DEFAULT_PROVIDER: 'mock_tone',
+    OPENAI_TTS_BASE_URL: engine.baseUrl,
+    MOCK_TONE_REALTIME_FACTOR: '1',
+    RESUME_WINDOW_SECONDS: '30',
+    RATE_LIMIT_SESSIONS_PER_MINUTE: '1000',
+    PROVIDER_OPENAI_RETRIES: '0',
+    PROVIDER_OPENAI_BREAKER_THRESHOLD: '2',
+    PROVIDER_OPENAI_HALF_OPEN_MS: '30000',
+    SHUTDOWN_DRAIN_SECONDS: '1',
+  });
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    engine = await new FaultEngine().start();
+    [a, b] = await Promise.all([startServer(env()), startServer(env())]);
+    await Promise.all([untilReady(a), untilReady(b)]);
+  }, 30000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await engine?.close();
+    await redis?.stop();
+  });
+
+  it('should create on A and get, stream, fetch and delete on B', async () => {
+    const session = await createSession(a.baseUrl, {
+      text: 'Short and shared.',
+      target_format: 'wav',
+      sample_rate_hz: 16000,
+    });
+    const got = await getJson(b.baseUrl, `/v1/tts/sessions/${session.session_id}`);
+    expect(got.status).toBe(200);
+    expect(got.json).toMatchObject({ status: 'pending', text: 'Short and shared.' });
+    const stream = await collectStream(on(b, session.ws_url));
+    expect(stream.closeCode).toBe(1000);
+    expect((await decodeAudio(stream.bytes, 'wav', 16000)).errors).toBe('');
+    expect((await getJson(a.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json.status).toBe(
+      'completed',
+    );
+    const file = await fetch(`${b.baseUrl}/v1/tts/sessions/${session.session_id}/file?format=mp3`);
+    expect(file.status).toBe(200);
+    expect(
+      (await fetch(`${b.baseUrl}/v1/tts/sessions/${session.session_id}`, { method: 'DELETE' })).status,
+    ).toBe(204);
+    expect((await fetch(`${a.baseUrl}/v1/tts/sessions/${session.session_id}/file`)).status).toBe(404);
+  });
+
+  it('should let exactly one of two sockets on two replicas claim a session', async () => {
+    for (let round = 0; round < 3; round++) {
+      const session = await createSession(a.baseUrl, { text: 'Claim race.', target_format: 'pcm16' });
+      const results = await Promise.all([
+        collectStream(on(a, session.ws_url)),
+        collectStream(on(b, session.ws_url)),
+      ]);
+      const codes = results.map((r) => r.closeCode).sort();
+      expect(codes).toEqual([1000, 4409]);
+    }
+  });
+
+  it('should resume on B from Redis after the socket to A dropped, byte for byte', async () => {
+    const reference = await collectStream(
+      (await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' })).ws_url,
+    );
+    const session = await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' });
+    const first = await collectStream(on(a, session.ws_url), {
+      onMessage: (ws, message) => {
+        if (message.seq === 8) ws.terminate();
+      },
+    });
+    const kept = first.audio.filter((x) => x.seq! <= 5);
+    const resumed = await collectStream(`${on(b, session.ws_url)}?from_seq=6`, { timeoutMs: 20000 });
+    expect(resumed.closeCode).toBe(1000);
+    expect(resumed.audio[0].seq).toBe(6);
+    expect(resumed.audio.map((x) => x.seq)).toEqual(resumed.audio.map((_, i) => i + 6));
+    expect(Buffer.concat([...kept.map((x) => x.data), resumed.bytes]).equals(reference.bytes)).toBe(true);
+  });
+
+  it('should cancel a stream running on A from a DELETE on B within a second', async () => {
+    const session = await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' });
+    let deletedAt = 0;
+    const stream = await collectStream(on(a, session.ws_url), {
+      onMessage: (_ws, message) => {
+        if (message.seq === 3 && !deletedAt) {
+          deletedAt = performance.now();
+          void fetch(`${b.baseUrl}/v1/tts/sessions/${session.session_id}`, { method: 'DELETE' });
+        }
+      },
+    });
+    expect(stream).toMatchObject({ closeCode: 4499, error: { code: 'cancelled' } });
+    expect(performance.now() - deletedAt).toBeLessThan(1000);
+  });
+
+  it('should count the per-client rate limit once across both replicas', async () => {
+    // Their own Redis database, so the other tests' sessions do not count against this budget.
+    const limited = { ...env(), REDIS_URL: `${redis.url}/1`, RATE_LIMIT_SESSIONS_PER_MINUTE: '4' };
+    const [c, d] = await Promise.all([startServer(limited), startServer(limited)]);
+    try {
+      await Promise.all([untilReady(c), untilReady(d)]);
+      const statuses: number[] = [];
+      for (const replica of [c, d, c, d, c, d]) {
+        statuses.push(
+          (await postJson(replica.baseUrl, '/v1/tts/sessions', { text: 'Limited.', target_format: 'pcm16' }))
+            .status,
+        );
+      }
+      expect(statuses).toEqual([201, 201, 201, 201, 429, 429]);
+    } finally {
+      await Promise.all([c.stop(), d.stop()]);
+    }
+  }, 30000);
+
+  it("should make a provider's open circuit on A known on B within two seconds", async () => {
+    engine.fallback = { kind: 'refuse' };
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = await createSession(a.baseUrl, {
+          text: `Refused ${i}.`,
+          target_format: 'pcm16',
+          provider: 'openai',
+        });
+        await collectStream(on(a, s.ws_url));
+      }
+      const openOn = async (replica: ServerProcess) =>
+        (await getJson(replica.baseUrl, '/v1/providers')).json.providers.find((p: any) => p.id === 'openai')
+          .circuit;
+      expect(await openOn(a)).toBe('open');
+      await waitFor(async () => (await openOn(b)) === 'open', 2000);
+      const refused = await postJson(b.baseUrl, '/v1/tts/sessions', {
+        text: 'No.',
+        target_format: 'pcm16',
+        provider: 'openai',
+      });
+      expect(refused.status).toBe(503);
+    } finally {
+      engine.fallback = { kind: 'ok' };
+    }
+  });
+
+  it('should end a resume on B with stream_lost (after replaying what Redis held) when A is killed mid-stream', async () => {
+    const victim = await startServer(env());
+    try {
+      await untilReady(victim);
+      const session = await createSession(victim.baseUrl, {
+        text: 'This stream will lose its producer halfway through, which is a pity.',
+        target_format: 'pcm16',
+      });
+      const seen: number[] = [];
+      await collectStream(on(victim, session.ws_url), {
+        onMessage: (_ws, message) => {
+          if (message.type === 'audio') seen.push(message.seq);
+          if (message.seq === 10) victim.child.kill('SIGKILL');
+        },
+      }).catch(() => undefined);
+      const resumed = await collectStream(`${on(b, session.ws_url)}?from_seq=5`, { timeoutMs: 15000 });
+      expect(resumed.audio[0]?.seq).toBe(5);
+      expect(resumed.eos).toBeUndefined();
+      expect(resumed.error).toMatchObject({ code: 'stream_lost' });
+      expect(resumed.closeCode).toBe(4502);
+    } finally {
+      victim.child.kill('SIGKILL');
+    }
+  });
+
+  it('should refuse new sessions with 503 state_unavailable while Redis is down, finish running streams, and recover', async () => {
+    const session = await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' });
+    const running = collectStream(on(a, session.ws_url), { timeoutMs: 20000 });
+    await new Promise((r) => setTimeout(r, 300));
+    await redis.stop();
+    try {
+      await waitFor(async () => (await fetch(`${b.baseUrl}/readyz`)).status === 503, 5000);
+      const ready = (await getJson(b.baseUrl, '/readyz')).json;
+      expect(ready.error?.redis ?? ready.details?.redis).toMatchObject({ status: 'down' });
+      const refused = await postJson(b.baseUrl, '/v1/tts/sessions', {
+        text: 'Later.',
+        target_format: 'pcm16',
+      });
+      expect(refused.status).toBe(503);
+      expect(refused.json).toMatchObject({ code: 'state_unavailable' });
+      expect(refused.headers.get('retry-after')).toBeTruthy();
+      const finished = await running;
+      expect(finished.closeCode).toBe(1000);
+    } finally {
+      await redis.start();
+    }
+    await waitFor(async () => (await fetch(`${b.baseUrl}/readyz`)).status === 200, 10000);
+    const again = await postJson(b.baseUrl, '/v1/tts/sessions', { text: 'Back.', target_format: 'pcm16' });
+    expect(again.status).toBe(201);
+    const metrics = await (await fetch(`${b.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^tts_redis_commands_total\{command="[a-z_]+",outcome="error"\} [1-9]/m);
+    expect(metrics).toMatch(/^tts_redis_up 1$/m);
+  }, 40000);
+});
