@@ -164,7 +164,8 @@ async function main(): Promise<void> {
       >,
       log,
     });
-    results.serverMain = relative(join(__dirname, '..'), r.main) || r.main;
+    const inRepo = relative(join(__dirname, '..'), r.main);
+    results.serverMain = inRepo.startsWith('..') ? r.main : inRepo;
     if (r.idle) results.idle = measured(r.idle);
     if (r.ttfa) results.ttfa = measured(r.ttfa);
     if (r.churn) results.churn = measured(r.churn);

@@ -8,6 +8,8 @@ const MAX_REPLY_DELAY_MS = 4;
 
 interface HostedStream {
   codec?: SyncCodec;
+  /** Has returned encoded bytes: its listener is hearing audio, so it no longer goes first. */
+  producing?: boolean;
   /** Requests that arrived while the codec was still being created (until LAME is compiled). */
   backlog?: CodecRequest[];
   error?: string;
@@ -36,9 +38,19 @@ export class CodecHost {
     // Opus needs nothing: the native binding is loaded with this module.
   }
 
+  /**
+   * Streams that have not produced audio yet go first: their listeners are waiting for first audio, while
+   * the others have audio in flight (a burst of new MP3 streams otherwise waits behind the older streams'
+   * backlog of chunks). A stream only ever moves from first to later, so its requests keep their order.
+   */
   handle(requests: readonly CodecRequest[]): void {
     this.batchStart = performance.now();
-    for (const request of requests) this.dispatch(request);
+    const later: CodecRequest[] = [];
+    for (const request of requests) {
+      if (this.streams.get(request.id)?.producing) later.push(request);
+      else this.dispatch(request);
+    }
+    for (const request of later) this.dispatch(request);
     this.post();
   }
 
@@ -71,7 +83,9 @@ export class CodecHost {
     }
     try {
       if (request.op === 'encode') {
-        this.reply({ id, bytes: stream.codec.encode(request.pcm) });
+        const bytes = stream.codec.encode(request.pcm);
+        if (bytes.length > 0) stream.producing = true;
+        this.reply({ id, bytes });
       } else {
         const bytes = stream.codec.flush();
         this.streams.delete(id);

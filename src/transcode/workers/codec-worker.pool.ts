@@ -66,6 +66,15 @@ const CODEC_COST: Record<PooledCodec, number> = { mp3: 1, opus: 1 };
 const EMPTY = new Uint8Array(0);
 
 /**
+ * Keeps @evan/opus's own addon loaded on this thread, for threads that encode with it instead of a private
+ * copy: no thread's exit may unload it (that crashes the process, see opus-binding.ts).
+ */
+function pinPackageOpus(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('@evan/opus');
+}
+
+/**
  * Worker code run with `eval`, so one file serves both layouts: from `dist/` it requires the compiled
  * codec-worker.js; from TypeScript sources (ts-jest, ts-node) it first registers ts-node in that worker
  * only. No plain .js file needs copying next to the compiled output.
@@ -366,10 +375,7 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
         this.logger.warn(
           `Opus is limited to one codec thread: no private copy of its native addon (${String(this.opusAddons.error?.message)})`,
         );
-        // The threads then share the package's addon: keep it loaded here so no thread's exit unloads it
-        // (that crashes the process, see opus-binding.ts).
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        require('@evan/opus');
+        pinPackageOpus();
       }
     }
     return this.opusPerThread;
@@ -429,6 +435,9 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
       nice: this.nice,
       opusAddon: this.opusOnEveryThread() ? this.opusAddons.forSlot(index) : undefined,
     };
+    // A copy that failed for this slot alone (disk full): the thread then uses the package's addon, alone
+    // among the threads, which is correct as long as that addon stays loaded here.
+    if (this.opusPerThread && !workerData.opusAddon) pinPackageOpus();
     const worker = new Worker(BOOTSTRAP, { eval: true, workerData, name: `codec-${index}` });
     worker.unref();
     const slot = new Slot(

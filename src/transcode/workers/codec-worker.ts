@@ -4,10 +4,10 @@
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { useOpusAddon } from '../codecs/opus-binding';
 import { CodecHost } from './codec-host';
-import type { CodecWorkerData, FromWorker, ToWorker } from './codec-protocol';
+import type { CodecRequest, CodecWorkerData, FromWorker, ToWorker } from './codec-protocol';
 
 if (!parentPort) throw new Error('codec-worker.ts must run in a worker thread');
 const port = parentPort;
@@ -21,11 +21,25 @@ const host = new CodecHost((replies, transfer) => {
   port.postMessage({ type: 'replies', replies } satisfies FromWorker, transfer);
 });
 
-port.on('message', (message: ToWorker) => {
+port.on('message', (first: ToWorker) => {
+  // Everything already queued is handled as one batch, so the host's ordering (streams without audio
+  // first) spans all of it; other messages keep their place relative to the requests around them.
+  let requests: CodecRequest[] = [];
+  for (let message: ToWorker | undefined = first; message;) {
+    if (message.type === 'batch') {
+      for (const request of message.requests) requests.push(request);
+    } else {
+      if (requests.length > 0) host.handle(requests);
+      requests = [];
+      control(message);
+    }
+    message = receiveMessageOnPort(port)?.message as ToWorker | undefined;
+  }
+  if (requests.length > 0) host.handle(requests);
+});
+
+function control(message: Exclude<ToWorker, { type: 'batch' }>): void {
   switch (message.type) {
-    case 'batch':
-      host.handle(message.requests);
-      break;
     case 'warm-up':
       // A failed warm-up is not fatal: the first stream retries and reports the error itself.
       host.warmUp(message.codecs).catch((error: unknown) => {
@@ -41,7 +55,7 @@ port.on('message', (message: ToWorker) => {
       } satisfies FromWorker);
       break;
   }
-});
+}
 
 /**
  * Linux applies nice values per thread: renicing this thread (found through /proc/thread-self) makes the
