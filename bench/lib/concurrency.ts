@@ -32,6 +32,8 @@ export interface ConcurrencyResult {
   /** CPU cores used on average: whole process (all threads) and the event-loop thread alone. */
   readonly cores: number;
   readonly mainCores: number;
+  /** Runs it took (the bench retries a count once when other jobs on the machine made chunks late). */
+  readonly attempts?: number;
 }
 
 export async function realTimeStreams(

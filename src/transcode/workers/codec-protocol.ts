@@ -22,7 +22,9 @@ export type ToWorker =
   | { readonly type: 'batch'; readonly requests: readonly CodecRequest[] }
   /** Load the codec modules now so the first stream does not pay for it. */
   | { readonly type: 'warm-up'; readonly codecs: readonly PooledCodec[] }
-  | { readonly type: 'stats'; readonly token: number };
+  | { readonly type: 'stats'; readonly token: number }
+  /** Encode Opus with this private copy of the native addon (opus-binding.ts); sent before any Opus open. */
+  | { readonly type: 'opus-addon'; readonly file: string };
 
 export type FromWorker =
   | { readonly type: 'replies'; readonly replies: readonly CodecReply[] }
@@ -35,6 +37,4 @@ export interface CodecWorkerData {
   readonly tsNode?: string;
   /** Lower the worker thread's scheduling priority (Linux nice value), so the event loop wins the CPU. */
   readonly nice?: number;
-  /** This thread's private copy of the Opus native addon (opus-binding.ts); absent: the package's own. */
-  readonly opusAddon?: string;
 }

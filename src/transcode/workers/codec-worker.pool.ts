@@ -111,6 +111,8 @@ class Slot {
   lastError: Error | undefined;
   /** Set when the pool stopped this thread for being idle: its exit is expected. */
   retired = false;
+  /** The thread has been told which Opus addon to use (see CodecWorkerPool.prepareOpus). */
+  opusReady = false;
   idleTimer: NodeJS.Timeout | undefined;
   private outbox: CodecRequest[] = [];
   private transfer: ArrayBuffer[] = [];
@@ -303,6 +305,7 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
   open(codec: PooledCodec, sampleRate: number): CodecChannel {
     if (this.closed) throw new Error('codec pool is shut down');
     const slot = this.slotFor(codec);
+    if (codec === 'opus' && !slot.opusReady) this.prepareOpus(slot);
     const weight = (CODEC_COST[codec] * sampleRate) / 24000;
     const channel = new PoolChannel(this.nextId++, slot, weight);
     slot.attach(channel, weight);
@@ -368,6 +371,21 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
     return slot;
   }
 
+  /**
+   * Before a thread's first Opus stream: hands it its private addon copy (posted ahead of the stream's
+   * open request, so no encoder on that thread exists before it). Threads that never encode Opus never
+   * load the addon, and the copy is only made then.
+   */
+  private prepareOpus(slot: Slot): void {
+    slot.opusReady = true;
+    if (this.size === 0 || !this.opusOnEveryThread()) return; // the inline host uses the package's addon
+    const file = this.opusAddons.forSlot(slot.index);
+    if (file) slot.link.post({ type: 'opus-addon', file }, []);
+    // A copy that failed for this slot alone (disk full): the thread then uses the package's addon, alone
+    // among the threads, which is correct as long as that addon stays loaded here.
+    else pinPackageOpus();
+  }
+
   private opusOnEveryThread(): boolean {
     if (this.opusPerThread === undefined) {
       this.opusPerThread = this.opusAddons.perThread;
@@ -404,19 +422,27 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
     const link: HostLink = {
       threadId: -1,
       post: (message) => {
-        if (message.type === 'batch') host.handle(message.requests);
-        else if (message.type === 'warm-up') {
-          host
-            .warmUp(message.codecs)
-            .catch((error: unknown) => this.logger.warn(`warm-up failed: ${String(error)}`));
-        } else {
-          const reply: FromWorker = {
-            type: 'stats',
-            token: message.token,
-            streams: host.streamCount,
-            heapUsed: 0,
-          };
-          setImmediate(() => slot?.receive(reply));
+        switch (message.type) {
+          case 'batch':
+            host.handle(message.requests);
+            break;
+          case 'warm-up':
+            host
+              .warmUp(message.codecs)
+              .catch((error: unknown) => this.logger.warn(`warm-up failed: ${String(error)}`));
+            break;
+          case 'stats': {
+            const reply: FromWorker = {
+              type: 'stats',
+              token: message.token,
+              streams: host.streamCount,
+              heapUsed: 0,
+            };
+            setImmediate(() => slot?.receive(reply));
+            break;
+          }
+          case 'opus-addon':
+            break; // inline, Opus uses the package's addon (never sent here)
         }
       },
       ref: () => undefined,
@@ -433,11 +459,7 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
       entry: join(__dirname, ts ? 'codec-worker.ts' : 'codec-worker.js'),
       tsNode: ts ? require.resolve('ts-node') : undefined,
       nice: this.nice,
-      opusAddon: this.opusOnEveryThread() ? this.opusAddons.forSlot(index) : undefined,
     };
-    // A copy that failed for this slot alone (disk full): the thread then uses the package's addon, alone
-    // among the threads, which is correct as long as that addon stays loaded here.
-    if (this.opusPerThread && !workerData.opusAddon) pinPackageOpus();
     const worker = new Worker(BOOTSTRAP, { eval: true, workerData, name: `codec-${index}` });
     worker.unref();
     const slot = new Slot(

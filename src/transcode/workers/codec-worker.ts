@@ -14,8 +14,6 @@ const port = parentPort;
 const data = workerData as CodecWorkerData;
 
 if (data.nice) lowerThreadPriority(data.nice);
-// Before any Opus encoder exists on this thread: every encoder here then writes into this copy's buffer.
-if (data.opusAddon) useOpusAddon(data.opusAddon);
 
 const host = new CodecHost((replies, transfer) => {
   port.postMessage({ type: 'replies', replies } satisfies FromWorker, transfer);
@@ -45,6 +43,10 @@ function control(message: Exclude<ToWorker, { type: 'batch' }>): void {
       host.warmUp(message.codecs).catch((error: unknown) => {
         process.emitWarning(`codec worker warm-up failed: ${String(error)}`);
       });
+      break;
+    case 'opus-addon':
+      // Arrives before this thread's first Opus open: every encoder here then writes into this copy's buffer.
+      useOpusAddon(message.file);
       break;
     case 'stats':
       port.postMessage({
