@@ -13,7 +13,9 @@ import { registerJsonBodyParser } from './common/http/json-body';
 import { QuietNestLogger } from './common/quiet-nest-logger';
 import { countHttpRequests } from './metrics/http-metrics';
 import { ASYNCAPI_DOCUMENT } from './streaming/asyncapi';
+import { WsTokens } from './auth/ws-tokens';
 import { StreamWsAdapter } from './streaming/stream-ws.adapter';
+import { STREAM_PATH } from './streaming/streaming.gateway';
 
 export const FRONTEND_DIST = join(__dirname, '..', 'frontend', 'dist');
 
@@ -65,6 +67,13 @@ export async function createApp(): Promise<NestFastifyApplication> {
       maxPayloadBytes: streaming.maxPayloadBytes,
       allowedOrigins: corsOrigins,
       publicOrigin: publicBaseUrl ? new URL(publicBaseUrl).origin : undefined,
+      authenticate: (request, pathname) => {
+        const tokens = app.get(WsTokens);
+        if (pathname.startsWith(`${STREAM_PATH}/`)) {
+          return tokens.authenticate(request, { kind: 'stream', sessionId: safeSessionId(pathname) });
+        }
+        return tokens.authenticate(request, { kind: 'live' });
+      },
     }),
   );
 
@@ -88,6 +97,16 @@ export async function createApp(): Promise<NestFastifyApplication> {
   return app;
 }
 
+/** The session id of a stream path, decoded when it is valid percent-encoding. */
+function safeSessionId(pathname: string): string {
+  const raw = pathname.slice(STREAM_PATH.length + 1).replace(/\/+$/, '');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 function openApiConfig(publicBaseUrl: string | undefined) {
   const builder = new DocumentBuilder()
     .setTitle('TTS gateway')
@@ -109,7 +128,7 @@ function openApiConfig(publicBaseUrl: string | undefined) {
         type: 'http',
         scheme: 'bearer',
         description:
-          'An API key, when the gateway is configured with API_KEYS or API_KEYS_FILE (the OpenAI SDK\'s `apiKey`). Without keys configured the gateway is open and any value is ignored.',
+          "An API key, when the gateway is configured with API_KEYS or API_KEYS_FILE (the OpenAI SDK's `apiKey`). Without keys configured the gateway is open and any value is ignored.",
       },
       'apiKey',
     )

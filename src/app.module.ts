@@ -1,8 +1,11 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, ExecutionContext, Module } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
+import { ApiKeyGuard } from './auth/api-key.guard';
+import { AuthModule } from './auth/auth.module';
 import { HttpExceptionFilter } from './common/filters/http-exception.filter';
 import { SessionThrottlerGuard } from './common/guards/session-throttler.guard';
 import { createValidationPipe } from './common/pipes/validation.pipe';
@@ -16,6 +19,7 @@ import {
 } from './config/configuration';
 import { validateEnv } from './config/env.validation';
 import { HealthModule } from './health/health.module';
+import { LiveModule } from './live/live.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProvidersModule } from './providers/providers.module';
 import { SessionsModule } from './sessions/sessions.module';
@@ -60,6 +64,14 @@ export class AppModule {
                   ],
                   censor: '[redacted]',
                 },
+                // WebSocket tokens may appear in a query string: never in the log.
+                serializers: {
+                  req: (req: { url?: string; query?: Record<string, unknown> }) => {
+                    if (req.url) req.url = req.url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
+                    if (req.query && 'token' in req.query) req.query = { ...req.query, token: '[redacted]' };
+                    return req;
+                  },
+                },
                 // Probe and scrape traffic is not worth a log line each.
                 autoLogging: { ignore: (req) => /^\/(healthz|readyz|metrics)\b/.test(req.url ?? '') },
                 customLogLevel: (_req, res, err) =>
@@ -69,13 +81,23 @@ export class AppModule {
           },
         }),
         StateModule,
+        AuthModule,
         ThrottlerModule.forRootAsync({
           inject: [ConfigService, RATE_LIMIT_STORAGE],
           useFactory: (config: ConfigService<GatewayConfig, true>, storage: ThrottlerStorage | undefined) => {
             const perMinute = config.getOrThrow('limits', { infer: true }).sessionsPerMinute;
             // 0 turns the limit off (e.g. behind an API gateway that limits already).
+            const fallback = perMinute > 0 ? perMinute : Number.MAX_SAFE_INTEGER;
             return {
-              throttlers: [{ ttl: 60_000, limit: perMinute > 0 ? perMinute : Number.MAX_SAFE_INTEGER }],
+              // A key's own sessions_per_minute when it sets one, else RATE_LIMIT_SESSIONS_PER_MINUTE.
+              throttlers: [
+                {
+                  ttl: 60_000,
+                  limit: (context: ExecutionContext) =>
+                    context.switchToHttp().getRequest<FastifyRequest>().caller?.key?.limits
+                      .sessionsPerMinute ?? fallback,
+                },
+              ],
               // Counted in Redis with REDIS_URL (one budget across replicas), else in process.
               ...(storage ? { storage } : {}),
             };
@@ -90,10 +112,13 @@ export class AppModule {
         SessionsModule,
         StreamingModule,
         SpeechModule,
+        LiveModule,
       ],
       providers: [
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
+        // Who is calling first (API keys), then how often (the rate limit keys on the caller).
+        { provide: APP_GUARD, useExisting: ApiKeyGuard },
         { provide: APP_GUARD, useClass: SessionThrottlerGuard },
       ],
     };

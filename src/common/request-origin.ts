@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
+import { callerOf } from '../auth/caller';
 
 /**
  * The bases for absolute URLs we hand back (`ws_url`, `file_url`): `PUBLIC_BASE_URL` when configured;
@@ -35,7 +36,7 @@ function isSecure(raw: IncomingMessage, protocol: string): boolean {
   return protocol === 'https';
 }
 
-/** Who is calling, for per-client caps and the breaker: the API key's name once keys exist, else the IP. */
+/** Who is calling, for per-client caps, ownership and the breaker: `key:<name>` with API keys, else the IP. */
 export function clientOf(req: FastifyRequest): string {
-  return req.ip || 'unknown';
+  return callerOf(req).id;
 }

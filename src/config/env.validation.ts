@@ -128,6 +128,26 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(3600000) PROVIDER_HALF_OPEN_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) PROVIDER_CONCURRENCY?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(100000) PROVIDER_QUEUE?: number;
+
+  // API keys and tenancy (CONTRACT.md).
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^\s*[^\s,]{16,}(\s*,\s*[^\s,]{16,})*\s*$/, {
+    message: 'API_KEYS must be a comma list of keys of at least 16 characters each',
+  })
+  API_KEYS?: string;
+  @IsOptional() @Transform(emptyToUndefined) @IsString() API_KEYS_FILE?: string;
+  @IsOptional() @Transform(toBool) @IsBoolean() METRICS_REQUIRE_KEY?: boolean;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(5) @Max(3600) WS_TOKEN_TTL_SECONDS?: number;
+
+  // Live text input (`WS /v1/tts/live`, src/live/live.config.ts).
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100) LIVE_MAX_CONTEXTS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(10) @Max(60000) LIVE_IDLE_GAP_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(64) @Max(16777216) LIVE_MAX_CONTEXT_TEXT_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(64) @Max(67108864) LIVE_MAX_BUFFERED_TEXT_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) @Max(3600000) LIVE_CONTEXT_IDLE_TIMEOUT_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(100000000) LIVE_CHARS_PER_MINUTE?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) LIVE_CLIENT_MESSAGES_PER_SECOND?: number;
 }
 
 /**
@@ -170,12 +190,16 @@ function providerPolicyProblems(config: Record<string, unknown>): string[] {
   return problems;
 }
 
+const SECRET_VARIABLES = new Set(['API_KEYS', 'OPENAI_TTS_API_KEY']);
+
 export function validateEnv(config: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, config, { enableImplicitConversion: false });
   const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false });
   const lines = errors.map((e) => {
     const rules = Object.values(e.constraints ?? {}).join('; ');
-    return `  ${e.property}=${JSON.stringify(config[e.property])}: ${rules}`;
+    // Secrets are named, never printed.
+    const shown = SECRET_VARIABLES.has(e.property) ? '(redacted)' : JSON.stringify(config[e.property]);
+    return `  ${e.property}=${shown}: ${rules}`;
   });
   lines.push(...providerPolicyProblems(config));
   if (lines.length > 0) throw new Error(`Invalid environment configuration:\n${lines.join('\n')}`);

@@ -17,4 +17,5 @@ export const METRIC = {
   redisCommandsTotal: 'tts_redis_commands_total',
   redisCommandDuration: 'tts_redis_command_duration_seconds',
   redisUp: 'tts_redis_up',
+  keyUsageTotal: 'tts_key_usage_total',
 } as const;

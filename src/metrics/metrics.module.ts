@@ -99,6 +99,11 @@ const metricProviders = [
     name: METRIC.redisUp,
     help: '1 while the Redis connection is ready (REDIS_URL set), else 0.',
   }),
+  makeCounterProvider({
+    name: METRIC.keyUsageTotal,
+    help: 'Usage per API key (labelled with the key name, never the key): sessions, characters, audio_seconds, bytes.',
+    labelNames: ['key', 'kind'],
+  }),
 ];
 
 @Global()

@@ -75,14 +75,21 @@ export class ProviderRegistry {
    * The provider used when a request names none: `DEFAULT_PROVIDER`, else the first enabled real voice
    * that is up, else `mock_tone` (else whatever is enabled first).
    */
-  async defaultProviderId(): Promise<ProviderId> {
-    if (this.config.defaultProvider && this.byId.has(this.config.defaultProvider)) {
+  async defaultProviderId(allowed?: readonly string[]): Promise<ProviderId> {
+    const ok = (id: ProviderId) => !allowed || allowed.includes(id);
+    if (
+      this.config.defaultProvider &&
+      this.byId.has(this.config.defaultProvider) &&
+      ok(this.config.defaultProvider)
+    ) {
       return this.config.defaultProvider;
     }
     for (const id of this.ids()) {
-      if (id !== 'mock_tone' && (await this.checkHealth(id)).up) return id;
+      if (id !== 'mock_tone' && ok(id) && (await this.checkHealth(id)).up) return id;
     }
-    return this.byId.has('mock_tone') ? 'mock_tone' : this.ids()[0];
+    if (this.byId.has('mock_tone') && ok('mock_tone')) return 'mock_tone';
+    // A key restricted to providers none of which is up: its first allowed one (the error will say why).
+    return this.ids().find(ok) ?? this.ids()[0];
   }
 }
 

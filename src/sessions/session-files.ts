@@ -43,7 +43,7 @@ export class SessionFiles {
   ) {}
 
   async render(id: string, request: FileRequest, client: string, signal: AbortSignal): Promise<RenderedFile> {
-    const session = await this.sessions.get(id);
+    const session = await this.sessions.get(id, client);
     if (session.purged) {
       throw new GatewayException(ErrorCode.SessionNotFound, `session "${id}" was deleted; its audio is gone`);
     }
@@ -106,6 +106,7 @@ export class SessionFiles {
       voice: session.voice,
       textChars: session.text.length,
       sessionId: session.id,
+      client: session.client,
     });
   }
 

@@ -248,6 +248,7 @@ export class SessionStreams implements BeforeApplicationShutdown {
       voice: session.voice,
       textChars: session.text.length,
       sessionId: session.id,
+      client: session.client,
       extra: { failover: session.failover, ...extra },
     });
     const stream = new SessionStream(session, this.replay.create(session.id), plan, run, release, this);

@@ -25,6 +25,7 @@ import { Readable } from 'node:stream';
 import { SessionCreationLimit } from '../common/guards/rate-limit.decorator';
 import { watchResponseStall } from '../common/http/response-stall';
 import { ApiErrorResponses } from '../common/openapi/api-errors';
+import { callerOf } from '../auth/caller';
 import { clientOf, publicUrls } from '../common/request-origin';
 import { appConfig, streamingConfig, type AppConfig, type StreamingConfig } from '../config/configuration';
 import { AUDIO_FORMAT_SPECS } from '../transcode/audio-format';
@@ -55,7 +56,7 @@ export class SessionsController {
   @ApiErrorResponses(400, 401, 413, 415, 429, 503)
   create(@Body() dto: CreateSessionDto, @Req() req: FastifyRequest): Promise<SessionDto> {
     return this.sessions.create(dto, {
-      client: clientOf(req),
+      caller: callerOf(req),
       urls: publicUrls(req, this.app.publicBaseUrl),
     });
   }
@@ -69,7 +70,9 @@ export class SessionsController {
   @ApiOkResponse({ type: SessionDto })
   @ApiErrorResponses(401, 404)
   async get(@Param('id') id: string, @Req() req: FastifyRequest): Promise<SessionDto> {
-    return this.sessions.toDto(await this.sessions.get(id), publicUrls(req, this.app.publicBaseUrl));
+    const caller = callerOf(req);
+    const session = await this.sessions.get(id, caller.id);
+    return this.sessions.dtoFor(session, caller, publicUrls(req, this.app.publicBaseUrl));
   }
 
   @Delete(':id')
@@ -82,8 +85,8 @@ export class SessionsController {
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiNoContentResponse({ description: 'Cancelled (or already finished) and purged.' })
   @ApiErrorResponses(401, 404)
-  async cancel(@Param('id') id: string): Promise<void> {
-    await this.sessions.cancel(id);
+  async cancel(@Param('id') id: string, @Req() req: FastifyRequest): Promise<void> {
+    await this.sessions.cancel(id, callerOf(req).id);
   }
 
   @Get(':id/file')

@@ -13,6 +13,9 @@ import {
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import type { PublicUrls } from '../common/request-origin';
+import type { Caller } from '../auth/caller';
+import { UsageService } from '../auth/usage.service';
+import { WsTokens } from '../auth/ws-tokens';
 import { countCharacters, utf8ByteLength } from '../common/text/normalize-text';
 import { ShutdownState } from '../health/shutdown.state';
 import { METRIC } from '../metrics/metric-names';
@@ -32,7 +35,7 @@ import { SessionStreams } from './session-streams';
 
 /** Who is asking and where they reached us. */
 export interface RequestContext {
-  client: string;
+  caller: Caller;
   urls: PublicUrls;
 }
 
@@ -49,6 +52,8 @@ export class SessionsService {
     private readonly streams: SessionStreams,
     private readonly replay: ReplayStore,
     private readonly shutdown: ShutdownState,
+    private readonly usage: UsageService,
+    private readonly tokens: WsTokens,
     @Inject(limitsConfig.KEY) private readonly limits: LimitsConfig,
     @Inject(appConfig.KEY) private readonly app: AppConfig,
     @Inject(resilienceConfig.KEY) private readonly resilienceSettings: ResilienceConfig,
@@ -61,7 +66,16 @@ export class SessionsService {
     this.transcode.assertSupported(dto.target_format);
     const sampleRateHz = this.transcode.resolveSampleRate(dto.target_format, dto.sample_rate_hz);
 
-    const resolved = await this.voices.resolve(dto, () => this.registry.defaultProviderId());
+    const caller = context.caller;
+    // A key limited to some providers gets its default among them.
+    const resolved = await this.voices.resolve(dto, () =>
+      this.registry.defaultProviderId(caller.key?.limits.providers),
+    );
+    this.usage.assertAllowed(caller, {
+      provider: resolved.provider.id,
+      voice: resolved.voice.id,
+      textChars: countCharacters(dto.text),
+    });
     const requested = dto.fallback_providers ?? this.resilienceSettings.defaultFallbacks;
     const fallbacks = await this.resolveFallbacks(
       requested,
@@ -84,7 +98,7 @@ export class SessionsService {
       speed: dto.speed ?? 1,
       fallbacks,
       failover: dto.failover ?? 'before_audio',
-      client: context.client,
+      client: caller.id,
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       expiresAt: now.getTime() + this.limits.sessionTtlSeconds * 1000,
@@ -92,24 +106,35 @@ export class SessionsService {
       bytesSent: 0,
       audioMs: 0,
     };
+    await this.usage.spendCharacters(caller, countCharacters(dto.text));
     await this.store.insert(session);
     this.sessionsTotal.inc({ provider: session.provider, format: session.targetFormat });
-    return this.toDto(session, context.urls);
+    this.usage.record(caller.id, { sessions: 1, characters: countCharacters(dto.text) });
+    return this.toDto(session, context.urls, await this.tokens.forSession(session.id, caller));
   }
 
-  async get(id: string): Promise<Session> {
+  /**
+   * The session, if it exists and — with API keys — belongs to `callerId`. Another key's session answers
+   * exactly like an unknown one (no existence oracle). Without `callerId` (internal use) no check.
+   */
+  async get(id: string, callerId?: string): Promise<Session> {
     const session = UUID.test(id) ? await this.store.get(id) : undefined;
-    if (!session)
+    if (!session || (callerId !== undefined && this.tokens.enabled && session.client !== callerId))
       throw new GatewayException(ErrorCode.SessionNotFound, `session "${id}" does not exist or has expired`);
     return session;
+  }
+
+  /** The session as its owner sees it, with a fresh single-use stream token in `ws_url` when keys are on. */
+  async dtoFor(session: Session, caller: Caller, urls: PublicUrls): Promise<SessionDto> {
+    return this.toDto(session, urls, await this.tokens.forSession(session.id, caller));
   }
 
   /**
    * Cancels a session: a running stream is stopped (its client gets `cancelled`), a pending one never
    * starts, and the text and any retained audio are purged (the session stays visible as `cancelled`).
    */
-  async cancel(id: string): Promise<void> {
-    const session = await this.get(id);
+  async cancel(id: string, callerId?: string): Promise<void> {
+    const session = await this.get(id, callerId);
     const cancelled = new GatewayException(ErrorCode.Cancelled, 'the session was cancelled (DELETE)');
     const running = this.streams.get(id);
     await this.streams.cancel(id, cancelled);
@@ -174,7 +199,7 @@ export class SessionsService {
     };
   }
 
-  toDto(session: Session, urls: PublicUrls): SessionDto {
+  toDto(session: Session, urls: PublicUrls, token?: string): SessionDto {
     return {
       session_id: session.id,
       status: session.status,
@@ -188,7 +213,7 @@ export class SessionsService {
       fallback_providers: session.fallbacks.map((f) => f.provider),
       failover: session.failover,
       content_type: this.transcode.spec(session.targetFormat).contentType,
-      ws_url: `${urls.ws}/v1/tts/stream/${session.id}`,
+      ws_url: `${urls.ws}/v1/tts/stream/${session.id}${token ? `?token=${token}` : ''}`,
       file_url: `${urls.http}/v1/tts/sessions/${session.id}/file`,
       created_at: session.createdAt,
       updated_at: session.updatedAt,

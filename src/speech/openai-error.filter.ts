@@ -13,6 +13,7 @@ export class OpenAiErrorFilter implements ExceptionFilter {
     if (reply.sent) return;
     const { body, retryAfterSeconds } = errorResponse(exception);
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
+    if (body.code === 'unauthorized') void reply.header('www-authenticate', 'Bearer realm="tts-gateway"');
     void reply.status(body.statusCode).send({
       error: {
         message: body.message,
@@ -25,6 +26,7 @@ export class OpenAiErrorFilter implements ExceptionFilter {
 }
 
 function openAiErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
   if (status === 429) return 'rate_limit_exceeded';
   if (status === 404) return 'not_found_error';
   if (status >= 500) return status === 503 ? 'service_unavailable' : 'server_error';

@@ -5,7 +5,8 @@ import { Readable } from 'node:stream';
 import { SessionCreationLimit } from '../common/guards/rate-limit.decorator';
 import { watchResponseStall } from '../common/http/response-stall';
 import { ApiErrorResponses } from '../common/openapi/api-errors';
-import { clientOf } from '../common/request-origin';
+import { callerOf } from '../auth/caller';
+import { UsageService } from '../auth/usage.service';
 import { toGatewayException } from '../common/errors/to-gateway-exception';
 import {
   limitsConfig,
@@ -47,6 +48,7 @@ export class SpeechController {
     private readonly slots: SynthesisSlots,
     private readonly runs: SynthesisRuns,
     private readonly shutdown: ShutdownState,
+    private readonly usage: UsageService,
     @Inject(limitsConfig.KEY) private readonly limits: LimitsConfig,
     @Inject(streamingConfig.KEY) private readonly streaming: StreamingConfig,
   ) {}
@@ -89,12 +91,25 @@ export class SpeechController {
         retryAfterSeconds: 1,
       });
     }
-    const client = clientOf(req);
+    const caller = callerOf(req);
+    const client = caller.id;
     const { plan, voice } = await this.speech.plan(
       dto,
-      { maxChars: this.limits.maxTextChars, maxAudioSeconds: this.limits.maxAudioSeconds },
+      {
+        maxChars: this.limits.maxTextChars,
+        maxAudioSeconds: this.limits.maxAudioSeconds,
+        providers: caller.key?.limits.providers,
+      },
       client,
     );
+    const chars = [...dto.input].length;
+    this.usage.assertAllowed(caller, {
+      provider: voice.provider.id,
+      voice: voice.voice.id,
+      textChars: chars,
+    });
+    await this.usage.spendCharacters(caller, chars);
+    this.usage.record(client, { characters: chars });
     const release = this.slots.acquire(client, 'speech');
     const run = this.runs.start({
       route: 'speech',
@@ -103,6 +118,7 @@ export class SpeechController {
       sampleRateHz: plan.sampleRate,
       voice: voice.voice.id,
       textChars: dto.input.length,
+      client,
       extra: { streamFormat: dto.stream_format ?? 'audio' },
     });
     const clientGone = new AbortController();

@@ -74,7 +74,7 @@ export class SpeechService {
 
   async plan(
     dto: CreateSpeechDto,
-    limits: { maxChars: number; maxAudioSeconds: number },
+    limits: { maxChars: number; maxAudioSeconds: number; providers?: readonly string[] },
     client: string,
   ): Promise<{ plan: SynthesisPlan; voice: ResolvedVoice }> {
     const maxChars = limits.maxChars;
@@ -86,7 +86,7 @@ export class SpeechService {
     }
     const format = speechAudioFormat(dto.response_format ?? 'mp3');
     this.transcode.assertSupported(format, 'response_format');
-    const voice = await this.resolveVoice(dto);
+    const voice = await this.resolveVoice(dto, limits.providers);
     const plan: SynthesisPlan = {
       attempts: [
         {
@@ -119,10 +119,13 @@ export class SpeechService {
     return { voices: [...new Set([...OPENAI_VOICE_NAMES, ...ids])] };
   }
 
-  private async resolveVoice(dto: CreateSpeechDto): Promise<ResolvedVoice> {
+  private async resolveVoice(
+    dto: CreateSpeechDto,
+    allowedProviders?: readonly string[],
+  ): Promise<ResolvedVoice> {
     const provider = dto.provider ?? (this.registry.has(dto.model) ? dto.model : undefined);
     const language = dto.language ?? (dto.lang_code && dto.lang_code.length >= 2 ? dto.lang_code : undefined);
-    const defaultProvider = () => this.registry.defaultProviderId();
+    const defaultProvider = () => this.registry.defaultProviderId(allowedProviders);
     try {
       return await this.voices.resolve({ provider, voice: dto.voice, language }, defaultProvider);
     } catch (error) {

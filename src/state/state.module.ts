@@ -21,6 +21,14 @@ import {
   RedisStreamControl,
   StreamControl,
 } from './control';
+import {
+  MemoryTokenStore,
+  MemoryUsageStore,
+  RedisTokenStore,
+  RedisUsageStore,
+  TokenStore,
+  UsageStore,
+} from './counters';
 import { RedisReplayStore } from './redis-replay.store';
 import { RedisSessionStore } from './redis-session.store';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
@@ -66,12 +74,33 @@ export const RATE_LIMIT_STORAGE = Symbol('RATE_LIMIT_STORAGE');
         app.redisUrl ? new RedisCircuitSync(redis) : new LocalCircuitSync(),
     },
     {
+      provide: TokenStore,
+      inject: [appConfig.KEY, RedisService],
+      useFactory: (app: AppConfig, redis: RedisService) =>
+        app.redisUrl ? new RedisTokenStore(redis) : new MemoryTokenStore(),
+    },
+    {
+      provide: UsageStore,
+      inject: [appConfig.KEY, RedisService],
+      useFactory: (app: AppConfig, redis: RedisService) =>
+        app.redisUrl ? new RedisUsageStore(redis) : new MemoryUsageStore(),
+    },
+    {
       provide: RATE_LIMIT_STORAGE,
       inject: [appConfig.KEY, RedisService],
       useFactory: (app: AppConfig, redis: RedisService) =>
         app.redisUrl ? new RedisThrottlerStorage(redis) : undefined,
     },
   ],
-  exports: [RedisService, SessionStore, ReplayStore, StreamControl, CircuitSync, RATE_LIMIT_STORAGE],
+  exports: [
+    RedisService,
+    SessionStore,
+    ReplayStore,
+    StreamControl,
+    CircuitSync,
+    TokenStore,
+    UsageStore,
+    RATE_LIMIT_STORAGE,
+  ],
 })
 export class StateModule {}

@@ -27,6 +27,8 @@ export interface StreamRequest {
   binary: boolean;
   /** `?from_seq=N` as given (validated here), or undefined for a first connection. */
   fromSeq?: string;
+  /** Who connected (set by the adapter); with API keys, only the session's owner may stream it. */
+  callerId?: string;
 }
 
 /** How long a closing socket may take to finish its handshake before we drop it. */
@@ -93,7 +95,7 @@ export class AudioStreamConnection implements StreamReader {
   /** Where this socket starts reading: a new stream (claim), a resume, or why neither is possible. */
   private async open(): Promise<ReplayCursor> {
     const fromSeq = this.parseFromSeq();
-    const session = await this.deps.sessions.get(this.request.sessionId);
+    const session = await this.deps.sessions.get(this.request.sessionId, this.request.callerId);
     if (session.status === 'pending' && (fromSeq === undefined || fromSeq === 1)) return this.start(session);
     if (fromSeq === undefined) throw this.whyNotStreamable(session);
     return this.resume(session, fromSeq);

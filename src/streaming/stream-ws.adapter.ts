@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { AuthenticatedUpgrade, Caller } from '../auth/caller';
 
 export interface StreamWsAdapterOptions {
   maxPayloadBytes: number;
@@ -15,6 +16,11 @@ export interface StreamWsAdapterOptions {
    * compares with it instead of trusting the request's Host header (DNS rebinding).
    */
   publicOrigin?: string;
+  /**
+   * Who is upgrading (API keys: the bearer header or a single-use `?token=`), or undefined to refuse with
+   * 401 before the upgrade. The result is set on the request as `caller` for the gateway.
+   */
+  authenticate?: (request: http.IncomingMessage, pathname: string) => Promise<Caller | undefined>;
 }
 
 type RoutedServer = WebSocketServer & { path: string };
@@ -84,7 +90,28 @@ export class StreamWsAdapter extends WsAdapter {
         if (!server) return rejectUpgrade(socket, 404, `no WebSocket endpoint at this path`);
         if (!this.originAllowed(request))
           return rejectUpgrade(socket, 403, 'origin not allowed (CORS_ORIGINS)');
-        server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
+        const authenticate = this.options.authenticate;
+        if (!authenticate) {
+          server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
+          return;
+        }
+        authenticate(request, pathname as string).then(
+          (caller) => {
+            if (!caller) {
+              return rejectUpgrade(
+                socket,
+                401,
+                'an API key is required: send Authorization: Bearer <key>, or the ?token= of the ws_url',
+                {
+                  'WWW-Authenticate': 'Bearer realm="tts-gateway"',
+                },
+              );
+            }
+            (request as AuthenticatedUpgrade).caller = caller;
+            server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
+          },
+          () => rejectUpgrade(socket, 503, 'authentication is unavailable; retry shortly'),
+        );
       } catch (error) {
         this.log.warn(`upgrade refused: ${error instanceof Error ? error.message : String(error)}`);
         rejectUpgrade(socket, 400, 'bad upgrade request');
@@ -122,14 +149,29 @@ function safePathname(url: string | undefined): string | undefined {
   }
 }
 
-function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify({ statusCode: status, error: http.STATUS_CODES[status], message });
+  const code = {
+    400: 'bad_request',
+    401: 'unauthorized',
+    403: 'forbidden',
+    404: 'not_found',
+    503: 'unavailable',
+  }[status];
+  const body = JSON.stringify({ statusCode: status, error: http.STATUS_CODES[status], message, code });
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n` +
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${extra}` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Counter } from 'prom-client';
 import type { WebSocket } from 'ws';
 import { streamingConfig, type StreamingConfig } from '../config/configuration';
+import type { AuthenticatedUpgrade } from '../auth/caller';
 import { METRIC } from '../metrics/metric-names';
 import { SessionStreams } from '../sessions/session-streams';
 import { SessionsService } from '../sessions/sessions.service';
@@ -48,7 +49,8 @@ export class StreamingGateway implements OnGatewayConnection {
     } catch {
       sessionId = '';
     }
-    new AudioStreamConnection(socket, { sessionId, binary, fromSeq }, this.deps)
+    const caller = (request as AuthenticatedUpgrade).caller;
+    new AudioStreamConnection(socket, { sessionId, binary, fromSeq, callerId: caller?.id }, this.deps)
       .run()
       .catch((error: unknown) => {
         this.deps.logger.error({ err: error }, 'stream connection failed');

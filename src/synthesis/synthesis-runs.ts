@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import { keyNameOf } from '../auth/caller';
+import { UsageService } from '../auth/usage.service';
 import { METRIC } from '../metrics/metric-names';
 import type { ProviderId } from '../providers/provider.contract';
 import type { AudioFormat } from '../transcode/audio-format';
@@ -17,6 +19,8 @@ export interface RunDescription {
   voice: string;
   textChars: number;
   sessionId?: string;
+  /** The caller (`key:<name>` or an IP): usage per key, and the key's name in the end line. */
+  client?: string;
   /** Extra fields for the end line (binary, failover mode ...). */
   extra?: Record<string, unknown>;
 }
@@ -69,12 +73,16 @@ export class SynthesisRun {
     if (this.ended) return;
     this.ended = true;
     const d = this.description;
+    const key = d.client ? keyNameOf(d.client) : undefined;
+    if (d.client)
+      this.owner.usage.record(d.client, { audio_seconds: this.audioMs / 1000, bytes: this.bytes });
     this.owner.activeStreams.dec({ route: d.route });
     this.owner.streamsTotal.inc({ provider: d.provider, format: d.format, outcome, route: d.route });
     this.owner.logger.info(
       {
         route: d.route,
         ...(d.sessionId ? { sessionId: d.sessionId } : {}),
+        ...(key ? { key } : {}),
         provider: d.provider,
         servedBy: this.servedBy,
         voice: d.voice,
@@ -104,6 +112,7 @@ export class SynthesisRuns {
     @InjectMetric(METRIC.streamBytesTotal) readonly streamBytes: Counter<string>,
     @InjectMetric(METRIC.timeToFirstAudio) readonly timeToFirstAudio: Histogram<string>,
     @InjectPinoLogger('Synthesis') readonly logger: PinoLogger,
+    readonly usage: UsageService,
   ) {}
 
   start(description: RunDescription): SynthesisRun {

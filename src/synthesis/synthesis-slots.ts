@@ -4,6 +4,7 @@ import type { Counter } from 'prom-client';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { limitsConfig, type LimitsConfig } from '../config/configuration';
+import { UsageService } from '../auth/usage.service';
 import { METRIC } from '../metrics/metric-names';
 import type { SynthesisRoute } from './synthesis.types';
 
@@ -24,6 +25,7 @@ export class SynthesisSlots {
   constructor(
     @Inject(limitsConfig.KEY) private readonly limits: LimitsConfig,
     @InjectMetric(METRIC.rateLimitedTotal) private readonly refused: Counter<string>,
+    private readonly usage: UsageService,
   ) {}
 
   get active(): number {
@@ -34,12 +36,9 @@ export class SynthesisSlots {
     return this.perClient.get(client) ?? 0;
   }
 
-  /** Takes a slot for `client` or throws `too_many_streams`. */
-  acquire(
-    client: string,
-    route: SynthesisRoute,
-    perClientLimit = this.limits.maxStreamsPerClient,
-  ): SlotRelease {
+  /** Takes a slot for `client` or throws `too_many_streams` (per client: the key's limit, else MAX_STREAMS_PER_CLIENT). */
+  acquire(client: string, route: SynthesisRoute): SlotRelease {
+    const perClientLimit = this.usage.maxConcurrentStreams(client) ?? this.limits.maxStreamsPerClient;
     if (this.total >= this.limits.maxConcurrentStreams) {
       this.refused.inc({ route: `${route}_capacity` });
       throw new GatewayException(

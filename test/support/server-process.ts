@@ -106,5 +106,7 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, ms = 
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`condition not met in ${ms} ms${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+  throw new Error(
+    `condition not met in ${ms} ms${lastError instanceof Error ? `: ${lastError.message}` : ''}`,
+  );
 }

@@ -43,6 +43,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return;
     }
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
+    if (body.code === (ErrorCode.Unauthorized as string))
+      void reply.header('www-authenticate', 'Bearer realm="tts-gateway"');
     void reply.status(body.statusCode).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 }
