@@ -1,0 +1,591 @@
+import type { PinoLogger } from 'nestjs-pino';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { ErrorCode } from '../common/errors/error-codes';
+import { GatewayException } from '../common/errors/gateway.exception';
+import { internalDetail, toGatewayException } from '../common/errors/to-gateway-exception';
+import { canonicalLanguage } from '../common/text/language';
+import { countCharacters, utf8ByteLength } from '../common/text/normalize-text';
+import type { LimitsConfig } from '../config/configuration';
+import { DEFAULT_SEAM_SHAPER_OPTIONS, SeamShaper } from '../providers/audio/seam-shaper';
+import { PAUSE_MS } from '../providers/sentence-pipeline';
+import { sourceOf } from '../sessions/sessions.service';
+import type { RunDescription, RunOutcome, SynthesisRun, SynthesisRuns } from '../synthesis/synthesis-runs';
+import type { SlotRelease } from '../synthesis/synthesis-slots';
+import type { EncodedAudio, SynthesisPlan } from '../synthesis/synthesis.types';
+import type { PcmPiece, TtsService } from '../synthesis/tts.service';
+import { SentenceAccumulator, type CompletedSentence } from '../text/sentence-accumulator';
+import type { WordTiming } from '../text/word-timings';
+import type { LiveCharBudget } from './char-budget';
+import type { FairSender } from './fair-sender';
+import type { LiveConfig } from './live.config';
+import type { ContextSettings, LiveSettingsInput, LiveSettingsResolver } from './live-settings';
+import { engineTextOf, estimatedTimings, nativeToneTimings, type EngineText } from './live-timings';
+import { SentenceJob } from './sentence-job';
+
+/** What a context needs from its socket. */
+export interface ContextHost {
+  readonly connectionId: string;
+  readonly client: string;
+  readonly binary: boolean;
+  readonly sender: FairSender;
+  /** Text received and not yet being synthesized, over all the socket's contexts (UTF-8 bytes). */
+  readonly bufferedTextBytes: number;
+  adjustBufferedText(delta: number): void;
+  /** A control frame, now (never queued behind audio). */
+  sendJson(message: Record<string, unknown>): void;
+  /** The context is over (eos, cleared, error): its id may be used again. */
+  released(context: LiveContext): void;
+}
+
+export interface LiveMetrics {
+  activeContexts: Gauge<string>;
+  sentenceTtfa: Histogram<string>;
+  clearLatency: Histogram<string>;
+  sentences: Counter<string>;
+  rateLimited: Counter<string>;
+}
+
+export interface LiveDeps {
+  tts: TtsService;
+  runs: SynthesisRuns;
+  settings: LiveSettingsResolver;
+  charBudget: LiveCharBudget;
+  config: LiveConfig;
+  limits: LimitsConfig;
+  metrics: LiveMetrics;
+  logger: PinoLogger;
+}
+
+export type SentenceTrigger = 'punctuation' | 'idle_gap' | 'flush' | 'end';
+
+interface SentenceItem {
+  readonly kind: 'sentence';
+  readonly sentence: CompletedSentence;
+  readonly engine: EngineText;
+  readonly trigger: SentenceTrigger;
+  readonly completedAt: number;
+  readonly bytes: number;
+  job?: SentenceJob;
+}
+
+type QueueItem = SentenceItem | { readonly kind: 'flushed' } | { readonly kind: 'end' };
+
+/** Abort reason of a barge-in: nothing more is sent, no error frame (the `cleared` ack said it all). */
+class Cleared extends Error {
+  constructor() {
+    super('context cleared');
+    this.name = 'Cleared';
+  }
+}
+
+/** Abort reason when the socket is gone or failed as a whole: the context ends without a frame of its own. */
+export class Silenced extends Error {
+  constructor(readonly outcome: RunOutcome) {
+    super(`context ended with its socket (${outcome})`);
+    this.name = 'Silenced';
+  }
+}
+
+/**
+ * One context of a live socket: text in, sentences out, one audio stream of its format.
+ *
+ * - Text goes into a `SentenceAccumulator` as it arrives (the client's exact text, so offsets are the
+ *   client's). A sentence is queued once the text after it shows it ended; a partial one is queued when no
+ *   text came for LIVE_IDLE_GAP_MS, on `flush`, and on `end`.
+ * - Each queued sentence is synthesized on its own (`TtsService.pcm`: provider, resilience, failover before
+ *   its first audio) as a `SentenceJob` as soon as it is first in line: so sentence k+1 renders while k is
+ *   being sent (look-ahead 1).
+ * - One encoder for the context's whole life (`TtsService.encode` fed by `pieces()`): the sentences' PCM
+ *   back to back with a pause after each (edges trimmed, like the sentence pipeline; the tone generator's
+ *   own pauses are kept as they are), so the concatenated audio is one valid stream of the format.
+ * - Order on the wire, per context: `timings` of a sentence before its first audio frame; `flushed` after
+ *   the last frame holding flushed text (and the pause after it); `eos` after the last frame. Control
+ *   frames are sent from inside `pieces()`, when every frame of the audio before them has left.
+ * - `clear` is synchronous: the context's waiting frame is withdrawn, nothing of it is sent afterwards, the
+ *   `cleared` ack goes out, and the abort reaches the engine (process killed, request aborted).
+ */
+export class LiveContext {
+  private state: 'opening' | 'open' | 'ending' | 'closed' = 'opening';
+  private readonly abort = new AbortController();
+  private readonly accumulator: SentenceAccumulator;
+  private readonly queue: QueueItem[] = [];
+  private readonly jobs = new Set<Promise<void>>();
+  private wakeWorker: (() => void) | undefined;
+  private workerIdle = false;
+  private settings: ContextSettings | undefined;
+  private run: SynthesisRun | undefined;
+  private description: RunDescription | undefined;
+  private gapTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private bytes = 0;
+  private audioMs = 0;
+  /** Context time of everything fed to the encoder, ms at the engine rates (the output has the same). */
+  private outMs = 0;
+  private receivedBytes = 0;
+  private receivedChars = 0;
+  private pendingBytes = 0;
+  private sentences = 0;
+  private eosReason: string | undefined;
+  private firstFrame: { completedAt: number; provider: string } | undefined;
+  private readonly logExtra: Record<string, unknown>;
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly id: string,
+    private readonly input: LiveSettingsInput,
+    private readonly host: ContextHost,
+    private readonly deps: LiveDeps,
+    private readonly release: SlotRelease,
+  ) {
+    // Sentence rules barely depend on the language; an invalid tag is refused when the settings resolve.
+    this.accumulator = new SentenceAccumulator({
+      locale: input.language === undefined ? undefined : canonicalLanguage(input.language),
+    });
+    this.logExtra = { liveSocket: host.connectionId, contextId: id, binary: host.binary };
+    deps.metrics.activeContexts.inc();
+    this.abort.signal.addEventListener('abort', () => this.wake(), { once: true });
+    this.done = this.lifecycle();
+  }
+
+  /** Still takes text, flush and end (not ending, not over). */
+  get accepting(): boolean {
+    return this.state === 'opening' || this.state === 'open';
+  }
+
+  get over(): boolean {
+    return this.state === 'closed' || this.abort.signal.aborted;
+  }
+
+  text(text: string): void {
+    this.touch();
+    if (!text) return; // an empty text keeps the context alive
+    const bytes = utf8ByteLength(text);
+    const { maxContextTextBytes, maxBufferedTextBytes } = this.deps.config;
+    if (this.receivedBytes + bytes > maxContextTextBytes) {
+      return this.fail(
+        new GatewayException(
+          ErrorCode.PayloadTooLarge,
+          `context "${this.id}" would receive more than ${maxContextTextBytes} bytes of text (LIVE_MAX_CONTEXT_TEXT_BYTES); end it and continue in a new context`,
+        ),
+      );
+    }
+    if (this.host.bufferedTextBytes + bytes > maxBufferedTextBytes) {
+      return this.fail(
+        new GatewayException(
+          ErrorCode.PayloadTooLarge,
+          `this socket holds more than ${maxBufferedTextBytes} bytes of text not yet synthesized (LIVE_MAX_BUFFERED_TEXT_BYTES); send text about as fast as it is spoken`,
+        ),
+      );
+    }
+    const chars = countCharacters(text);
+    const verdict = this.deps.charBudget.take(this.host.client, chars);
+    if (!verdict.ok) {
+      this.deps.metrics.rateLimited.inc({ route: 'live_chars' });
+      return this.fail(
+        new GatewayException(
+          ErrorCode.RateLimited,
+          `this client sent more than ${verdict.limit} characters of live text in a minute (LIVE_CHARS_PER_MINUTE); retry in ${verdict.retryAfterSeconds} s`,
+          { retryAfterSeconds: verdict.retryAfterSeconds },
+        ),
+      );
+    }
+    this.receivedBytes += bytes;
+    this.receivedChars += chars;
+    for (const sentence of this.accumulator.push(text)) this.enqueue(sentence, 'punctuation');
+    this.syncPending();
+    this.armGap();
+  }
+
+  /** Synthesize what is buffered now; `flushed` follows its audio. */
+  flush(): void {
+    this.touch();
+    clearTimeout(this.gapTimer);
+    const sentence = this.accumulator.flush();
+    if (sentence) this.enqueue(sentence, 'flush');
+    this.queue.push({ kind: 'flushed' });
+    this.syncPending();
+    this.wake();
+  }
+
+  /** No more text: the rest is spoken, then `eos`. */
+  end(reason?: string): void {
+    if (!this.accepting) return;
+    clearTimeout(this.gapTimer);
+    clearTimeout(this.idleTimer);
+    for (const sentence of this.accumulator.end()) this.enqueue(sentence, 'end');
+    this.queue.push({ kind: 'end' });
+    this.state = 'ending';
+    this.eosReason = reason;
+    this.syncPending();
+    this.wake();
+  }
+
+  /** Barge-in (see the class comment). */
+  clear(receivedAt: number): void {
+    if (this.over) return;
+    const reason = new Cleared();
+    this.host.sender.withdraw(this, reason);
+    this.accumulator.clear();
+    this.queue.length = 0;
+    this.abort.abort(reason);
+    this.syncPending();
+    this.host.sendJson({ type: 'cleared', context_id: this.id });
+    this.deps.metrics.clearLatency.observe((performance.now() - receivedAt) / 1000);
+    this.host.released(this);
+  }
+
+  /** Ends the context with `error` (an error frame naming the context; the socket stays open). */
+  fail(error: GatewayException): void {
+    if (this.over) return;
+    this.host.sender.withdraw(this, error);
+    this.abort.abort(error);
+  }
+
+  /** The socket is gone or failed as a whole: stop without a frame. */
+  silence(outcome: RunOutcome): void {
+    if (this.over) return;
+    const reason = new Silenced(outcome);
+    this.host.sender.withdraw(this, reason);
+    this.abort.abort(reason);
+  }
+
+  private async lifecycle(): Promise<void> {
+    const signal = this.abort.signal;
+    let outcome: RunOutcome = 'failed';
+    let error: GatewayException | undefined;
+    try {
+      const settings = await this.deps.settings.resolve(this.input);
+      signal.throwIfAborted();
+      this.settings = settings;
+      // The run reads its description when it ends: the text and sentence counts are filled in then.
+      this.description = {
+        route: 'live',
+        provider: settings.provider,
+        format: settings.format,
+        sampleRateHz: settings.sampleRate,
+        voice: settings.voice,
+        textChars: 0,
+        extra: this.logExtra,
+      };
+      this.run = this.deps.runs.start(this.description);
+      if (this.state === 'opening') this.state = 'open';
+      this.kick();
+      this.armIdleTimeout();
+      const target = { format: settings.format, sampleRate: settings.sampleRate };
+      for await (const audio of this.deps.tts.encode(this.pieces(settings), target)) {
+        if (audio.data.length > 0) await this.sendAudio(audio);
+      }
+      signal.throwIfAborted();
+      this.host.sendJson({
+        type: 'eos',
+        context_id: this.id,
+        chunks: this.seq,
+        bytes: this.bytes,
+        audio_duration_ms: Math.round(this.audioMs),
+        ...(this.eosReason ? { reason: this.eosReason } : {}),
+      });
+      outcome = 'completed';
+    } catch (caught) {
+      const reason: unknown = signal.aborted ? signal.reason : caught;
+      if (reason instanceof Cleared) outcome = 'cancelled';
+      else if (reason instanceof Silenced) outcome = reason.outcome;
+      else {
+        error = toGatewayException(reason);
+        outcome = error.code === ErrorCode.Cancelled ? 'cancelled' : 'failed';
+        if (error.code === ErrorCode.InternalError || !(reason instanceof GatewayException)) {
+          this.deps.logger.warn(
+            { ...this.logExtra, err: reason, detail: internalDetail(reason) },
+            'live context failed',
+          );
+        }
+        this.host.sendJson({ type: 'error', context_id: this.id, code: error.code, message: error.message });
+      }
+    } finally {
+      this.state = 'closed';
+      clearTimeout(this.gapTimer);
+      clearTimeout(this.idleTimer);
+      this.queue.length = 0;
+      if (!signal.aborted) this.abort.abort(new Silenced(outcome));
+      this.host.sender.withdraw(this, signal.reason as Error);
+      this.syncPending();
+      // The engine calls still running (look-ahead) stop with the abort; the slot is free once they have.
+      await Promise.allSettled([...this.jobs]);
+      this.release();
+      this.deps.metrics.activeContexts.dec();
+      if (this.run && this.description) {
+        this.description.textChars = this.receivedChars;
+        this.logExtra.sentences = this.sentences;
+        this.logExtra.timings = this.settings?.timings ?? false;
+        this.logExtra.speed = this.settings?.speed;
+        if (this.eosReason) this.logExtra.endReason = this.eosReason;
+        this.run.end(outcome, error && { code: error.code, message: error.message });
+      } else if (error) {
+        this.deps.logger.info({ ...this.logExtra, errorCode: error.code }, 'live context refused');
+      }
+      this.host.released(this);
+    }
+  }
+
+  /** The context's PCM, sentence after sentence, with the control frames at their place (class comment). */
+  private async *pieces(settings: ContextSettings): AsyncGenerator<PcmPiece> {
+    for (;;) {
+      const item = await this.nextItem();
+      if (item.kind === 'end') return;
+      if (item.kind === 'flushed') {
+        this.control({ type: 'flushed' });
+        continue;
+      }
+      yield* this.speak(item, settings);
+    }
+  }
+
+  private async *speak(item: SentenceItem, settings: ContextSettings): AsyncGenerator<PcmPiece> {
+    const job = item.job ?? this.startJob(item);
+    this.kick();
+    const startMs = this.outMs;
+    const timing = {
+      raw: item.sentence.text,
+      rawOffset: item.sentence.start,
+      engine: item.engine,
+      startMs,
+      language: settings.language,
+    };
+    const source = job.pieces()[Symbol.asyncIterator]();
+    const first = await source.next();
+    if (first.done) {
+      // The engine said nothing (a sentence of symbols): its words still get their offsets.
+      if (settings.timings)
+        this.sendTimings(estimatedTimings({ ...timing, pcm: new Int16Array(0), sampleRate: 1 }), 'estimated');
+      return;
+    }
+    const provider = first.value.provider;
+    // The tone generator's audio is kept exactly as rendered (its pauses are part of its timing plan).
+    const native = provider === 'mock_tone';
+    const rest = prepend(first.value, source);
+    const pcm = native ? rest : shapeSentence(rest);
+    this.firstFrame = { completedAt: item.completedAt, provider };
+    let rate = first.value.chunk.sampleRate;
+    if (settings.timings && native) {
+      this.sendTimings(nativeToneTimings({ ...timing, speed: settings.speed, sampleRate: rate }), 'native');
+      for await (const piece of pcm) yield this.fed(piece);
+    } else if (settings.timings) {
+      // Estimates are fitted to the sentence's whole audio, so it is rendered before any of it is sent.
+      const pieces: PcmPiece[] = [];
+      for await (const piece of pcm) pieces.push(piece);
+      const joined = joinPcm(pieces);
+      this.sendTimings(
+        estimatedTimings({ ...timing, pcm: joined.pcm, sampleRate: joined.sampleRate }),
+        'estimated',
+      );
+      for (const piece of pieces) yield this.fed(piece);
+      rate = joined.sampleRate;
+    } else {
+      for await (const piece of pcm) {
+        rate = piece.chunk.sampleRate;
+        yield this.fed(piece);
+      }
+    }
+    if (!native && !this.endsNext()) {
+      const samples = Math.round((rate * PAUSE_MS[item.sentence.end]) / 1000 / settings.speed);
+      for (let left = samples, step = Math.round(rate / 10); left > 0; left -= step)
+        yield this.fed({ chunk: { pcm: new Int16Array(Math.min(step, left)), sampleRate: rate }, provider });
+    }
+  }
+
+  private fed(piece: PcmPiece): PcmPiece {
+    this.outMs += (piece.chunk.pcm.length * 1000) / piece.chunk.sampleRate;
+    return piece;
+  }
+
+  private sendTimings(words: WordTiming[], source: 'native' | 'estimated'): void {
+    if (words.length > 0) this.control({ type: 'timings', words, source });
+  }
+
+  /** Whether only `end` (and acks) follow: no pause after the last sentence. */
+  private endsNext(): boolean {
+    const next = this.queue.find((item) => item.kind !== 'flushed');
+    return next?.kind === 'end';
+  }
+
+  private async nextItem(): Promise<QueueItem> {
+    for (;;) {
+      this.abort.signal.throwIfAborted();
+      const item = this.queue.shift();
+      if (item) {
+        this.kick();
+        return item;
+      }
+      this.workerIdle = true;
+      this.armIdleTimeout();
+      await new Promise<void>((resolve) => (this.wakeWorker = resolve));
+      this.workerIdle = false;
+    }
+  }
+
+  private enqueue(sentence: CompletedSentence, trigger: SentenceTrigger): void {
+    const engine = engineTextOf(sentence.text);
+    if (!engine.text) return;
+    this.sentences++;
+    this.deps.metrics.sentences.inc({ trigger });
+    this.queue.push({
+      kind: 'sentence',
+      sentence,
+      engine,
+      trigger,
+      completedAt: performance.now(),
+      bytes: utf8ByteLength(sentence.text),
+    });
+    this.kick();
+    this.wake();
+  }
+
+  /** Starts the synthesis of the first sentence in line (the one after the sentence being spoken). */
+  private kick(): void {
+    if (!this.settings || this.over) return;
+    const next = this.queue.find((item): item is SentenceItem => item.kind === 'sentence');
+    if (next && !next.job) this.startJob(next);
+  }
+
+  private startJob(item: SentenceItem): SentenceJob {
+    const settings = this.settings!;
+    const text = item.engine.text;
+    const plan: SynthesisPlan = {
+      attempts: settings.attempts.map((a) => ({ providerId: a.providerId, request: { ...a.request, text } })),
+      format: settings.format,
+      sampleRate: settings.sampleRate,
+      failover: 'before_audio',
+      source: sourceOf(this.host.client, text, settings.voice),
+      maxAudioSeconds: this.deps.limits.maxAudioSeconds,
+    };
+    const job = new SentenceJob((signal) => this.deps.tts.pcm(plan, signal), this.abort.signal);
+    item.job = job;
+    this.jobs.add(job.settled);
+    void job.settled.then(() => this.jobs.delete(job.settled));
+    this.syncPending();
+    return job;
+  }
+
+  private async sendAudio(audio: EncodedAudio): Promise<void> {
+    this.abort.signal.throwIfAborted();
+    const seq = ++this.seq;
+    const payload = this.host.binary
+      ? audio.data
+      : `{"type":"audio","context_id":${JSON.stringify(this.id)},"seq":${seq},"data":"${Buffer.from(audio.data.buffer, audio.data.byteOffset, audio.data.byteLength).toString('base64')}"}`;
+    await this.host.sender.send(this, payload, this.host.binary);
+    this.bytes += audio.data.length;
+    this.audioMs = audio.audioMs;
+    this.run?.sent(audio);
+    if (this.firstFrame) {
+      this.deps.metrics.sentenceTtfa.observe(
+        { provider: this.firstFrame.provider },
+        (performance.now() - this.firstFrame.completedAt) / 1000,
+      );
+      this.firstFrame = undefined;
+    }
+  }
+
+  /** A control frame of this context, unless it was cleared or is over. */
+  private control(message: { type: string } & Record<string, unknown>): void {
+    if (this.over) return;
+    const { type, ...rest } = message;
+    this.host.sendJson({ type, context_id: this.id, ...rest });
+  }
+
+  private wake(): void {
+    const wake = this.wakeWorker;
+    this.wakeWorker = undefined;
+    wake?.();
+  }
+
+  /** Text not yet being synthesized: the accumulator's and queued sentences without a job. */
+  private syncPending(): void {
+    let pending = 0;
+    if (!this.over) {
+      pending = utf8ByteLength(this.accumulator.pending);
+      for (const item of this.queue) if (item.kind === 'sentence' && !item.job) pending += item.bytes;
+    }
+    this.host.adjustBufferedText(pending - this.pendingBytes);
+    this.pendingBytes = pending;
+  }
+
+  /** A partial sentence left idle for LIVE_IDLE_GAP_MS is spoken as it is. */
+  private armGap(): void {
+    clearTimeout(this.gapTimer);
+    if (!this.accepting || !this.accumulator.pending.trim()) return;
+    this.gapTimer = setTimeout(() => {
+      if (!this.accepting) return;
+      const sentence = this.accumulator.flush();
+      if (sentence) this.enqueue(sentence, 'idle_gap');
+      this.syncPending();
+    }, this.deps.config.idleGapMs);
+    this.gapTimer.unref();
+  }
+
+  private touch(): void {
+    if (this.state === 'open') this.armIdleTimeout();
+  }
+
+  /** A context with nothing to do and no message for LIVE_CONTEXT_IDLE_TIMEOUT_MS ends as with `end`. */
+  private armIdleTimeout(): void {
+    clearTimeout(this.idleTimer);
+    if (this.state !== 'open') return;
+    this.idleTimer = setTimeout(() => {
+      const idle = this.workerIdle && this.queue.length === 0 && !this.accumulator.pending.trim();
+      if (idle) this.end('idle_timeout');
+      else this.armIdleTimeout();
+    }, this.deps.config.contextIdleTimeoutMs);
+    this.idleTimer.unref();
+  }
+}
+
+async function* prepend<T>(first: T, rest: AsyncIterator<T>): AsyncGenerator<T> {
+  yield first;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/** Trims a sentence's edge silence and fades its edges (the sentence pipeline's seam treatment). */
+async function* shapeSentence(pieces: AsyncIterable<PcmPiece>): AsyncGenerator<PcmPiece> {
+  let shaper: SeamShaper | undefined;
+  let provider: PcmPiece['provider'] | undefined;
+  for await (const piece of pieces) {
+    provider = piece.provider;
+    if (shaper?.sampleRate !== piece.chunk.sampleRate) {
+      if (shaper) yield* nonEmpty(shaper.finish(), shaper.sampleRate, provider);
+      shaper = new SeamShaper(piece.chunk.sampleRate, DEFAULT_SEAM_SHAPER_OPTIONS);
+    }
+    yield* nonEmpty(shaper.push(piece.chunk.pcm), piece.chunk.sampleRate, provider);
+  }
+  if (shaper && provider) yield* nonEmpty(shaper.finish(), shaper.sampleRate, provider);
+}
+
+function* nonEmpty(pcm: Int16Array, sampleRate: number, provider: PcmPiece['provider']): Generator<PcmPiece> {
+  if (pcm.length > 0) yield { chunk: { pcm, sampleRate }, provider };
+}
+
+/**
+ * A sentence's PCM in one array, for the timing estimate. An engine that changed rate inside a sentence
+ * (never seen in practice) is mapped onto the first rate by nearest sample: only the durations matter here.
+ */
+function joinPcm(pieces: readonly PcmPiece[]): { pcm: Int16Array; sampleRate: number } {
+  const sampleRate = pieces[0]?.chunk.sampleRate ?? 1;
+  const parts = pieces.map(({ chunk }) => {
+    if (chunk.sampleRate === sampleRate) return chunk.pcm;
+    const length = Math.round((chunk.pcm.length * sampleRate) / chunk.sampleRate);
+    const out = new Int16Array(length);
+    for (let i = 0; i < length; i++)
+      out[i] = chunk.pcm[Math.min(chunk.pcm.length - 1, Math.floor((i * chunk.sampleRate) / sampleRate))];
+    return out;
+  });
+  const pcm = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    pcm.set(part, at);
+    at += part.length;
+  }
+  return { pcm, sampleRate };
+}
