@@ -444,6 +444,9 @@ describe('WS /v1/tts/live', () => {
 });
 
 describe('WS /v1/tts/live limits', () => {
+  const KEY_1 = 'sk-live-test-key-one-0001';
+  const KEY_2 = 'sk-live-test-key-two-0002';
+  const AS_KEY_2 = { authorization: `Bearer ${KEY_2}` };
   let gw: RunningApp;
   let closed = false;
 
@@ -455,7 +458,7 @@ describe('WS /v1/tts/live limits', () => {
       LIVE_MAX_BUFFERED_TEXT_BYTES: '1000',
       LIVE_CONTEXT_IDLE_TIMEOUT_MS: '1000',
       LIVE_CHARS_PER_MINUTE: '500',
-      TRUST_PROXY: 'true',
+      API_KEYS: `${KEY_1},${KEY_2}`,
     });
   });
 
@@ -463,8 +466,17 @@ describe('WS /v1/tts/live limits', () => {
     if (!closed) await gw.close();
   });
 
+  it('should take the caller from its API key (no key: 401 before the upgrade)', async () => {
+    await expect(LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }))).rejects.toThrow(/401/);
+    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }), AS_KEY_2);
+    client.send({ type: 'text', text: 'Keyed.' });
+    client.send({ type: 'end' });
+    await client.waitFor((m) => m.type === 'eos');
+    client.close();
+  });
+
   it('should refuse contexts past LIVE_MAX_CONTEXTS, naming the context', async () => {
-    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }));
+    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }), AS_KEY_2);
     for (const id of ['a', 'b', 'c']) client.send({ type: 'start', context_id: id });
     const refused = await client.waitFor((m) => m.type === 'error');
     expect(refused.message).toMatchObject({ context_id: 'c', code: 'too_many_streams' });
@@ -473,7 +485,7 @@ describe('WS /v1/tts/live limits', () => {
   });
 
   it('should end a context that receives more than LIVE_MAX_CONTEXT_TEXT_BYTES', async () => {
-    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }));
+    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }), AS_KEY_2);
     client.send({ type: 'text', text: 'a'.repeat(150) });
     client.send({ type: 'text', text: 'b'.repeat(100) });
     const error = await client.waitFor((m) => m.type === 'error');
@@ -484,7 +496,7 @@ describe('WS /v1/tts/live limits', () => {
   });
 
   it('should end an idle context with eos (reason idle_timeout)', async () => {
-    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }));
+    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }), AS_KEY_2);
     client.send({ type: 'text', text: 'Then silence.' });
     const eos = await client.waitFor((m) => m.type === 'eos', 5000);
     expect(eos.message).toMatchObject({ context_id: 'default', reason: 'idle_timeout' });
@@ -493,7 +505,7 @@ describe('WS /v1/tts/live limits', () => {
   });
 
   it('should limit characters per client per minute over all its sockets (rate_limited)', async () => {
-    const headers = { 'x-forwarded-for': '10.9.9.9' };
+    const headers = { authorization: `Bearer ${KEY_1}` };
     const url = liveUrl(gw, { target_format: 'pcm16' });
     const first = new LiveClient(url, headers);
     const second = new LiveClient(url, headers);
@@ -507,7 +519,7 @@ describe('WS /v1/tts/live limits', () => {
     const refused = await second.waitFor((m) => m.type === 'error' && m.code === 'rate_limited');
     expect(refused.message.message).toMatch(/LIVE_CHARS_PER_MINUTE/);
     // Another client is not affected.
-    const other = new LiveClient(url, { 'x-forwarded-for': '10.9.9.10' });
+    const other = new LiveClient(url, AS_KEY_2);
     await other.opened;
     other.send({ type: 'text', text: 'Fine.' });
     other.send({ type: 'end' });
@@ -516,7 +528,7 @@ describe('WS /v1/tts/live limits', () => {
   });
 
   it('should end open contexts with shutting_down when the application closes', async () => {
-    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }));
+    const client = await LiveClient.connect(liveUrl(gw, { target_format: 'pcm16' }), AS_KEY_2);
     client.send({ type: 'text', context_id: 'open', text: 'Still talking' });
     await client.waitFor((m) => m.type === 'audio', 3000); // the idle gap spoke the partial
     closed = true;

@@ -71,7 +71,7 @@ function setup(tts: TtsService, settings: Partial<ContextSettings> = {}) {
   const released: LiveContext[] = [];
   const host: ContextHost = {
     connectionId: 'c',
-    client: '127.0.0.1',
+    caller: { id: '127.0.0.1' },
     binary: false,
     sender: new FairSender(
       socket as unknown as WebSocket,
@@ -92,7 +92,8 @@ function setup(tts: TtsService, settings: Partial<ContextSettings> = {}) {
     settings: {
       resolve: () => Promise.resolve({ ...SETTINGS, ...settings }),
     } as unknown as LiveSettingsResolver,
-    charBudget: { take: () => ({ ok: true }) },
+    charBudget: { take: () => Promise.resolve({ ok: true }) },
+    usage: { assertAllowed: () => {}, spendCharacters: () => Promise.resolve(), record: () => {} },
     config: {
       maxContexts: 5,
       idleGapMs: 30,

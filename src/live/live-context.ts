@@ -1,4 +1,6 @@
 import type { PinoLogger } from 'nestjs-pino';
+import type { Caller } from '../auth/caller';
+import type { UsageService } from '../auth/usage.service';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
@@ -25,7 +27,8 @@ import { SentenceJob } from './sentence-job';
 /** What a context needs from its socket. */
 export interface ContextHost {
   readonly connectionId: string;
-  readonly client: string;
+  /** Who is calling (an API key, else the client's address): caps, budgets, breaker attribution. */
+  readonly caller: Caller;
   readonly binary: boolean;
   readonly sender: FairSender;
   /** Text received and not yet being synthesized, over all the socket's contexts (UTF-8 bytes). */
@@ -50,6 +53,7 @@ export interface LiveDeps {
   runs: SynthesisRuns;
   settings: LiveSettingsResolver;
   charBudget: LiveCharBudget;
+  usage: UsageService;
   config: LiveConfig;
   limits: LimitsConfig;
   metrics: LiveMetrics;
@@ -179,22 +183,55 @@ export class LiveContext {
       );
     }
     const chars = countCharacters(text);
-    const verdict = this.deps.charBudget.take(this.host.client, chars);
-    if (!verdict.ok) {
-      this.deps.metrics.rateLimited.inc({ route: 'live_chars' });
-      return this.fail(
-        new GatewayException(
-          ErrorCode.RateLimited,
-          `this client sent more than ${verdict.limit} characters of live text in a minute (LIVE_CHARS_PER_MINUTE); retry in ${verdict.retryAfterSeconds} s`,
-          { retryAfterSeconds: verdict.retryAfterSeconds },
-        ),
-      );
-    }
     this.receivedBytes += bytes;
     this.receivedChars += chars;
+    if (this.settings && !this.allowed(this.settings)) return;
+    this.spend(chars);
     for (const sentence of this.accumulator.push(text)) this.enqueue(sentence, 'punctuation');
     this.syncPending();
     this.armGap();
+  }
+
+  /**
+   * Counts characters against the client's budget (LIVE_CHARS_PER_MINUTE) and its API key's, in the shared
+   * counters. The text is taken at once (its order matters); a context over budget fails as soon as the
+   * count comes back, within milliseconds.
+   */
+  private spend(chars: number): void {
+    const caller = this.host.caller;
+    Promise.all([this.deps.charBudget.take(caller.id, chars), this.deps.usage.spendCharacters(caller, chars)])
+      .then(([verdict]) => {
+        if (verdict.ok) return;
+        this.deps.metrics.rateLimited.inc({ route: 'live_chars' });
+        this.fail(
+          new GatewayException(
+            ErrorCode.RateLimited,
+            `this client sent more than ${verdict.limit} characters of live text in a minute (LIVE_CHARS_PER_MINUTE); retry in ${verdict.retryAfterSeconds} s`,
+            { retryAfterSeconds: verdict.retryAfterSeconds },
+          ),
+        );
+      })
+      .catch((error: unknown) => {
+        const exception = toGatewayException(error);
+        if (exception.code === ErrorCode.RateLimited)
+          this.deps.metrics.rateLimited.inc({ route: 'live_chars' });
+        this.fail(exception);
+      });
+  }
+
+  /** The API key's limits that depend on the text (max_text_chars, over the context's whole text). */
+  private allowed(settings: ContextSettings): boolean {
+    try {
+      this.deps.usage.assertAllowed(this.host.caller, {
+        provider: settings.provider,
+        voice: settings.voice,
+        textChars: this.receivedChars,
+      });
+      return true;
+    } catch (error) {
+      this.fail(toGatewayException(error));
+      return false;
+    }
   }
 
   /** Synthesize what is buffered now; `flushed` follows its audio. */
@@ -255,8 +292,9 @@ export class LiveContext {
     let outcome: RunOutcome = 'failed';
     let error: GatewayException | undefined;
     try {
-      const settings = await this.deps.settings.resolve(this.input);
+      const settings = await this.deps.settings.resolve(this.input, this.host.caller);
       signal.throwIfAborted();
+      if (!this.allowed(settings)) signal.throwIfAborted();
       this.settings = settings;
       // The run reads its description when it ends: the text and sentence counts are filled in then.
       this.description = {
@@ -266,6 +304,7 @@ export class LiveContext {
         sampleRateHz: settings.sampleRate,
         voice: settings.voice,
         textChars: 0,
+        client: this.host.caller.id,
         extra: this.logExtra,
       };
       this.run = this.deps.runs.start(this.description);
@@ -313,6 +352,8 @@ export class LiveContext {
       await Promise.allSettled([...this.jobs]);
       this.release();
       this.deps.metrics.activeContexts.dec();
+      if (this.receivedChars > 0)
+        this.deps.usage.record(this.host.caller.id, { characters: this.receivedChars });
       if (this.run && this.description) {
         this.description.textChars = this.receivedChars;
         this.logExtra.sentences = this.sentences;
@@ -455,7 +496,7 @@ export class LiveContext {
       format: settings.format,
       sampleRate: settings.sampleRate,
       failover: 'before_audio',
-      source: sourceOf(this.host.client, text, settings.voice),
+      source: sourceOf(this.host.caller.id, text, settings.voice),
       maxAudioSeconds: this.deps.limits.maxAudioSeconds,
     };
     const job = new SentenceJob((signal) => this.deps.tts.pcm(plan, signal), this.abort.signal);

@@ -1,4 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Caller } from '../auth/caller';
+import { UsageService } from '../auth/usage.service';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { resilienceConfig, type ResilienceConfig } from '../config/configuration';
@@ -164,8 +166,8 @@ export function mergeSettings(defaults: LiveSettingsInput, override: LiveSetting
 /**
  * Turns settings into what a context synthesizes with, by the rules of session creation: format and rate
  * checked by the transcoder, provider/voice/language bound together by `VoicesService`, fallbacks with
- * their best voice for the language (configured defaults that do not fit are skipped), and a 503 when
- * neither the provider nor a fallback can serve now.
+ * their best voice for the language (configured defaults that do not fit are skipped), the caller's API key
+ * limits (providers, voices), and a 503 when neither the provider nor a fallback can serve now.
  */
 @Injectable()
 export class LiveSettingsResolver {
@@ -174,6 +176,7 @@ export class LiveSettingsResolver {
     private readonly registry: ProviderRegistry,
     private readonly transcode: TranscodeService,
     private readonly resilience: ProviderResilienceService,
+    private readonly usage: UsageService,
     @Inject(resilienceConfig.KEY) private readonly resilienceSettings: ResilienceConfig,
   ) {}
 
@@ -191,7 +194,7 @@ export class LiveSettingsResolver {
     }
   }
 
-  async resolve(input: LiveSettingsInput): Promise<ContextSettings> {
+  async resolve(input: LiveSettingsInput, caller: Caller): Promise<ContextSettings> {
     const format = input.target_format;
     if (!format) {
       throw GatewayException.invalidField(
@@ -202,10 +205,16 @@ export class LiveSettingsResolver {
     }
     this.transcode.assertSupported(format);
     const sampleRate = this.transcode.resolveSampleRate(format, input.sample_rate_hz);
+    // A key limited to some providers gets its default among them, and nothing it may not use.
     const resolved = await this.voices.resolve(
       { provider: input.provider, voice: input.voice, language: input.language },
-      () => this.registry.defaultProviderId(),
+      () => this.registry.defaultProviderId(caller.key?.limits.providers),
     );
+    this.usage.assertAllowed(caller, {
+      provider: resolved.provider.id,
+      voice: resolved.voice.id,
+      textChars: 0,
+    });
     const speed = input.speed ?? 1;
     const language = resolved.language;
     const fallbacks = await this.fallbacks(

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Caller } from '../auth/caller';
 import type { Counter } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCode, wsCloseCodeOf } from '../common/errors/error-codes';
@@ -26,7 +27,7 @@ export interface ConnectionDeps extends LiveDeps {
 
 export interface LiveRequest {
   query: URLSearchParams;
-  client: string;
+  caller: Caller;
 }
 
 /** How long a closing socket may take to finish its handshake before we drop it. */
@@ -78,8 +79,8 @@ export class LiveConnection implements ContextHost {
     );
   }
 
-  get client(): string {
-    return this.request.client;
+  get caller(): Caller {
+    return this.request.caller;
   }
 
   get bufferedTextBytes(): number {
@@ -273,7 +274,7 @@ export class LiveConnection implements ContextHost {
       );
     let release;
     try {
-      release = this.deps.slots.acquire(this.client, 'live');
+      release = this.deps.slots.acquire(this.caller.id, 'live');
     } catch (error) {
       return this.contextError(id, toGatewayException(error));
     }

@@ -5,6 +5,8 @@ import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { WebSocket } from 'ws';
+import type { AuthenticatedUpgrade } from '../auth/caller';
+import { UsageService } from '../auth/usage.service';
 import { sleep } from '../common/abort';
 import {
   appConfig,
@@ -45,6 +47,7 @@ export class LiveGateway implements OnGatewayConnection, BeforeApplicationShutdo
     slots: SynthesisSlots,
     settings: LiveSettingsResolver,
     charBudget: LiveCharBudget,
+    usage: UsageService,
     shutdown: ShutdownState,
     @Inject(liveConfig.KEY) config: LiveConfig,
     @Inject(limitsConfig.KEY) limits: LimitsConfig,
@@ -65,6 +68,7 @@ export class LiveGateway implements OnGatewayConnection, BeforeApplicationShutdo
       slots,
       settings,
       charBudget,
+      usage,
       shutdown,
       config,
       limits,
@@ -83,10 +87,11 @@ export class LiveGateway implements OnGatewayConnection, BeforeApplicationShutdo
     } catch {
       // an unparseable target: no query, the defaults apply
     }
-    // An authenticated upgrade names its caller (API keys); otherwise the client is its address.
-    const caller = (request as IncomingMessage & { caller?: { id?: string } }).caller;
-    const client = caller?.id ?? clientOfUpgrade(request, this.trustProxy);
-    const connection = new LiveConnection(socket, { query, client }, this.deps);
+    // The adapter sets the caller of an authenticated upgrade (API keys); otherwise it is the address.
+    const caller = (request as AuthenticatedUpgrade).caller ?? {
+      id: clientOfUpgrade(request, this.trustProxy),
+    };
+    const connection = new LiveConnection(socket, { query, caller }, this.deps);
     this.connections.add(connection);
     void connection.done.then(() => this.connections.delete(connection));
     try {

@@ -2,7 +2,8 @@ import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { SynthesisModule } from '../synthesis/synthesis.module';
 import { VoicesModule } from '../voices/voices.module';
-import { LiveCharBudget, MemoryLiveCharBudget } from './char-budget';
+import { UsageStore } from '../state/counters';
+import { LiveCharBudget, WindowedLiveCharBudget } from './char-budget';
 import { liveConfig, type LiveConfig } from './live.config';
 import { LiveGateway } from './live.gateway';
 import { LIVE_METRIC_PROVIDERS } from './live.metrics';
@@ -18,11 +19,11 @@ import { LiveSettingsResolver } from './live-settings';
   providers: [
     LiveGateway,
     LiveSettingsResolver,
-    // The per-client character budget seam: in process now; a Redis-backed one for several replicas.
+    // The per-client character budget, on the shared counters (in process, or Redis with REDIS_URL).
     {
       provide: LiveCharBudget,
-      inject: [liveConfig.KEY],
-      useFactory: (config: LiveConfig) => new MemoryLiveCharBudget(config),
+      inject: [UsageStore, liveConfig.KEY],
+      useFactory: (store: UsageStore, config: LiveConfig) => new WindowedLiveCharBudget(store, config),
     },
     ...LIVE_METRIC_PROVIDERS,
   ],

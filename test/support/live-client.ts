@@ -52,8 +52,8 @@ export class LiveClient {
     });
   }
 
-  static async connect(url: string): Promise<LiveClient> {
-    const client = new LiveClient(url);
+  static async connect(url: string, headers: Record<string, string> = {}): Promise<LiveClient> {
+    const client = new LiveClient(url, headers);
     await client.opened;
     return client;
   }
