@@ -57,7 +57,7 @@ const SETTINGS: ContextSettings = {
   ],
 };
 
-function setup(tts: TtsService, settings: Partial<ContextSettings> = {}) {
+function setup(tts: TtsService, settings: Partial<ContextSettings> = {}, othersBuffered = 0) {
   const wire: Wire = [];
   const socket = {
     readyState: WebSocket.OPEN,
@@ -67,7 +67,7 @@ function setup(tts: TtsService, settings: Partial<ContextSettings> = {}) {
       wire.push({ type: `audio:${m.seq}`, bytes: Buffer.from(m.data, 'base64').length });
     },
   };
-  let buffered = 0;
+  let buffered = othersBuffered;
   const released: LiveContext[] = [];
   const host: ContextHost = {
     connectionId: 'c',
@@ -170,6 +170,17 @@ describe(LiveContext.name, () => {
     expect(types(wire)).toContain('audio');
     context.end();
     await context.done;
+  });
+
+  it('should fail the context (not the socket) when the socket holds too much text not yet spoken', async () => {
+    // Other contexts of the socket hold 9990 of the 10000 bytes allowed.
+    const { context, wire } = setup(fakeTts(), {}, 9990);
+    context.text('This text is twenty-six b.');
+    await context.done;
+    expect(wire).toEqual([
+      expect.objectContaining({ type: 'error', context_id: 'ctx', code: 'payload_too_large' }),
+    ]);
+    expect(wire[0].message).toMatch(/LIVE_MAX_BUFFERED_TEXT_BYTES/);
   });
 
   it('should stop at once on clear: cleared after the last audio, nothing after, engine aborted', async () => {
