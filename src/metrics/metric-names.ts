@@ -18,4 +18,6 @@ export const METRIC = {
   redisCommandDuration: 'tts_redis_command_duration_seconds',
   redisUp: 'tts_redis_up',
   keyUsageTotal: 'tts_key_usage_total',
+  cacheEventsTotal: 'tts_cache_events_total',
+  cacheBytes: 'tts_cache_bytes',
 } as const;

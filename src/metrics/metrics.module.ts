@@ -104,6 +104,12 @@ const metricProviders = [
     help: 'Usage per API key (labelled with the key name, never the key): sessions, characters, audio_seconds, bytes.',
     labelNames: ['key', 'kind'],
   }),
+  makeCounterProvider({
+    name: METRIC.cacheEventsTotal,
+    help: 'Audio cache events: hit (served from store), miss (synthesized), join (joined a running synthesis), eviction.',
+    labelNames: ['event'],
+  }),
+  makeGaugeProvider({ name: METRIC.cacheBytes, help: 'Bytes of engine PCM held by the audio cache.' }),
 ];
 
 @Global()

@@ -45,6 +45,11 @@ export interface SynthesisRequest {
   readonly speed: number;
   /** For log correlation only. */
   readonly sessionId?: string;
+  /**
+   * The same utterance as SSML in the engine's own dialect, for engines with `capabilities.ssml` (espeak-ng
+   * `-m`): used instead of `text` when set.
+   */
+  readonly ssml?: string;
 }
 
 export interface AudioChunk {
@@ -74,6 +79,12 @@ export interface TtsProvider {
    * processes, sockets and timers) when `signal` aborts; throw `ProviderError` subclasses on failure.
    */
   synthesize(request: SynthesisRequest, signal: AbortSignal): AsyncIterable<AudioChunk>;
+
+  /**
+   * What, besides the request, makes this engine's audio what it is (server, model, binary version), for
+   * the audio cache's key: a change of model must not serve the old model's audio. Default: nothing.
+   */
+  cacheIdentity?(): string;
 }
 
 /**

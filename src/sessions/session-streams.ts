@@ -44,6 +44,7 @@ export class SessionStream {
   /** Highest seq a reader has sent; frames sent again on a resume are not counted twice. */
   private deliveredSeq = 0;
   private outcome: RunOutcome = 'failed';
+  private servedFrom: 'cache' | 'engine' | undefined;
   readonly done: Promise<void>;
 
   constructor(
@@ -109,6 +110,10 @@ export class SessionStream {
           await this.log.append({ kind: 'switch', seq: seq + 1, ...audio.switched });
         }
         this.run.servedBy = audio.providerId;
+        this.servedFrom ??= audio.fromCache ? 'cache' : 'engine';
+        for (const mark of audio.marks ?? []) {
+          await this.log.append({ kind: 'mark', name: mark.name, startMs: Math.round(mark.startMs) });
+        }
         if (audio.data.length === 0) continue;
         seq += 1;
         bytes += audio.data.length;
@@ -147,8 +152,12 @@ export class SessionStream {
     }
   }
 
-  counters(): Pick<Session, 'chunksSent' | 'bytesSent' | 'audioMs' | 'timeToFirstAudioMs' | 'servedBy'> {
+  counters(): Pick<
+    Session,
+    'chunksSent' | 'bytesSent' | 'audioMs' | 'timeToFirstAudioMs' | 'servedBy' | 'servedFrom'
+  > {
     return {
+      ...(this.servedFrom ? { servedFrom: this.servedFrom } : {}),
       chunksSent: this.run.chunks,
       bytesSent: this.run.bytes,
       audioMs: this.run.audioMs,

@@ -1,5 +1,6 @@
 import type { ProviderId } from '../providers/provider.contract';
 import type { FailoverMode } from '../synthesis/synthesis.types';
+import type { TextFormat } from '../text/prepare';
 import type { StreamFormat } from '../transcode/audio-format';
 
 export const SESSION_STATUSES = ['pending', 'streaming', 'completed', 'failed', 'cancelled'] as const;
@@ -32,6 +33,14 @@ export interface Session {
   client: string;
   /** Set by DELETE: the text is gone and the audio may no longer be served. */
   purged?: boolean;
+  /** How `text` is written (plain, SSML, markdown); `text` is kept as the client sent it. */
+  textFormat: TextFormat;
+  /** Ignored SSML elements, for the client. */
+  warnings: string[];
+  /** Whether the audio cache may serve or store this session's audio. */
+  cache: boolean;
+  /** Where the audio of the last synthesis came from. */
+  servedFrom?: 'cache' | 'engine';
   createdAt: string;
   updatedAt: string;
   startedAt?: string;

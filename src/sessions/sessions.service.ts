@@ -19,7 +19,8 @@ import { WsTokens } from '../auth/ws-tokens';
 import { countCharacters, utf8ByteLength } from '../common/text/normalize-text';
 import { ShutdownState } from '../health/shutdown.state';
 import { METRIC } from '../metrics/metric-names';
-import type { ProviderId, SynthesisRequest } from '../providers/provider.contract';
+import type { ProviderId, SynthesisRequest, Voice } from '../providers/provider.contract';
+import { prepareText, type PreparedText } from '../text/prepare';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { ProviderResilienceService } from '../synthesis/provider-resilience.service';
 import { ReplayStore } from '../synthesis/replay/replay-store';
@@ -71,6 +72,18 @@ export class SessionsService {
     const resolved = await this.voices.resolve(dto, () =>
       this.registry.defaultProviderId(caller.key?.limits.providers),
     );
+    const textFormat = dto.text_format ?? 'text';
+    const prepared = prepareText(dto.text, textFormat, resolved.language);
+    if (prepared.spokenText === '' && !prepared.segments?.some((s) => s.breakAfterMs > 0)) {
+      throw GatewayException.invalidField(
+        'text',
+        `text has nothing to say once its ${textFormat} markup is removed`,
+      );
+    }
+    const warnings = [
+      ...prepared.warnings,
+      ...(await this.unknownSsmlVoices(prepared, resolved.provider.id)),
+    ];
     this.usage.assertAllowed(caller, {
       provider: resolved.provider.id,
       voice: resolved.voice.id,
@@ -99,6 +112,9 @@ export class SessionsService {
       fallbacks,
       failover: dto.failover ?? 'before_audio',
       client: caller.id,
+      textFormat,
+      warnings,
+      cache: dto.cache ?? true,
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       expiresAt: now.getTime() + this.limits.sessionTtlSeconds * 1000,
@@ -173,6 +189,7 @@ export class SessionsService {
     options: { format?: AudioFormat; sampleRateHz?: number; wholeFile?: boolean } = {},
   ): Promise<SynthesisPlan> {
     const format = options.format ?? session.targetFormat;
+    const prepared = prepareText(session.text, session.textFormat ?? 'text', session.language);
     const attempts: SynthesisAttempt[] = [];
     for (const { provider, voice } of [
       { provider: session.provider, voice: session.voice },
@@ -180,13 +197,14 @@ export class SessionsService {
     ]) {
       const resolved = await this.voices.resolve({ provider, voice }, () => Promise.resolve(provider));
       const request: SynthesisRequest = {
-        text: session.text,
+        text: prepared.spokenText,
         voice: resolved.voice,
         language: session.language,
         speed: session.speed,
         sessionId: session.id,
       };
-      attempts.push({ providerId: provider, request });
+      const segmentVoices = prepared.segments ? await this.ssmlVoices(prepared, provider) : undefined;
+      attempts.push({ providerId: provider, request, ...(segmentVoices ? { segmentVoices } : {}) });
     }
     return {
       attempts,
@@ -196,6 +214,8 @@ export class SessionsService {
       failover: session.failover,
       source: sourceOf(session.client, session.text, session.voice),
       maxAudioSeconds: this.limits.maxAudioSeconds,
+      ...(prepared.segments ? { segments: prepared.segments } : {}),
+      cache: session.cache ?? true,
     };
   }
 
@@ -212,6 +232,10 @@ export class SessionsService {
       speed: session.speed,
       fallback_providers: session.fallbacks.map((f) => f.provider),
       failover: session.failover,
+      text_format: session.textFormat ?? 'text',
+      warnings: session.warnings ?? [],
+      cache: session.cache ?? true,
+      ...(session.servedFrom ? { served_from: session.servedFrom } : {}),
       content_type: this.transcode.spec(session.targetFormat).contentType,
       ws_url: `${urls.ws}/v1/tts/stream/${session.id}${token ? `?token=${token}` : ''}`,
       file_url: `${urls.http}/v1/tts/sessions/${session.id}/file`,
@@ -229,6 +253,30 @@ export class SessionsService {
       ...(session.servedBy ? { served_by: session.servedBy } : {}),
       ...(session.error ? { error: session.error } : {}),
     };
+  }
+
+  /** SSML `<voice name>` values as voices of `provider` (by id, else by name); unknown names are left out. */
+  private async ssmlVoices(prepared: PreparedText, provider: ProviderId): Promise<Record<string, Voice>> {
+    const names = [...new Set((prepared.segments ?? []).map((s) => s.voice).filter((v): v is string => !!v))];
+    const out: Record<string, Voice> = {};
+    if (names.length === 0) return out;
+    const [{ voices }] = await this.voices.catalog({ provider });
+    for (const name of names) {
+      const lower = name.toLowerCase();
+      const voice =
+        voices.find((v) => v.id === name) ?? voices.find((v) => v.name.toLowerCase().includes(lower));
+      if (voice) out[name] = voice;
+    }
+    return out;
+  }
+
+  private async unknownSsmlVoices(prepared: PreparedText, provider: ProviderId): Promise<string[]> {
+    if (!prepared.segments) return [];
+    const known = await this.ssmlVoices(prepared, provider);
+    const names = [...new Set(prepared.segments.map((s) => s.voice).filter((v): v is string => !!v))];
+    return names
+      .filter((n) => !known[n])
+      .map((n) => `voice "${n}" is not a voice of provider "${provider}"; the session's voice is used`);
   }
 
   /** During a drain new work goes elsewhere: 503 `shutting_down` with Retry-After. */

@@ -14,6 +14,7 @@ import {
   ValidateIf,
 } from 'class-validator';
 import { normalizeText } from '../common/text/normalize-text';
+import { normalizeSource, TEXT_FORMATS, type TextFormat } from '../text/prepare';
 import { OPENAI_BUILTIN_VOICES } from '../providers/openai/openai-voices';
 
 export const SPEECH_FORMATS = ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm'] as const;
@@ -40,7 +41,13 @@ export class CreateSpeechDto {
   model: string;
 
   @ApiProperty({ example: 'The quick brown fox jumped over the lazy dog.', description: 'Text to speak.' })
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? normalizeText(value) : value))
+  @Transform(({ value, obj }: { value: unknown; obj: { text_format?: unknown } }) =>
+    typeof value !== 'string'
+      ? value
+      : obj.text_format === 'ssml' || obj.text_format === 'markdown'
+        ? normalizeSource(value)
+        : normalizeText(value),
+  )
   @IsString({ message: 'input must be a string' })
   @IsNotEmpty({ message: 'input must not be empty' })
   input: string;
@@ -111,4 +118,18 @@ export class CreateSpeechDto {
   @ValidateIf((_o, v) => v !== null)
   @IsString({ message: 'lang_code must be a string' })
   lang_code?: string;
+
+  @ApiPropertyOptional({
+    enum: TEXT_FORMATS,
+    default: 'text',
+    description: 'Gateway extension: `ssml` or `markdown` input (see POST /v1/tts/sessions).',
+  })
+  @IsOptional()
+  @IsIn(TEXT_FORMATS, { message: `text_format must be one of: ${TEXT_FORMATS.join(', ')}` })
+  text_format?: TextFormat;
+
+  @ApiPropertyOptional({ default: true, description: 'Gateway extension: use the audio cache.' })
+  @IsOptional()
+  @IsBoolean({ message: 'cache must be true or false' })
+  cache?: boolean;
 }

@@ -5,6 +5,7 @@ import type { VoiceGender } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
 import type { SynthesisPlan } from '../synthesis/synthesis.types';
 import { sourceOf } from '../sessions/sessions.service';
+import { prepareText } from '../text/prepare';
 import type { AudioFormat } from '../transcode/audio-format';
 import { TranscodeService } from '../transcode/transcode.service';
 import { VoicesService, type ResolvedVoice } from '../voices/voices.service';
@@ -87,17 +88,25 @@ export class SpeechService {
     const format = speechAudioFormat(dto.response_format ?? 'mp3');
     this.transcode.assertSupported(format, 'response_format');
     const voice = await this.resolveVoice(dto, limits.providers);
+    const prepared = prepareText(dto.input, dto.text_format ?? 'text', voice.language);
     const plan: SynthesisPlan = {
       attempts: [
         {
           providerId: voice.provider.id,
-          request: { text: dto.input, voice: voice.voice, language: voice.language, speed: dto.speed ?? 1 },
+          request: {
+            text: prepared.spokenText,
+            voice: voice.voice,
+            language: voice.language,
+            speed: dto.speed ?? 1,
+          },
         },
       ],
       format,
       sampleRate: SPEECH_SAMPLE_RATE,
       source: sourceOf(client, dto.input, voice.voice.id),
       maxAudioSeconds: limits.maxAudioSeconds,
+      ...(prepared.segments ? { segments: prepared.segments } : {}),
+      cache: dto.cache ?? true,
     };
     return { plan, voice };
   }

@@ -210,6 +210,8 @@ function fieldsOf(event: StreamEvent): Array<string | Buffer> {
         'off',
         String(event.textOffset),
       ];
+    case 'mark':
+      return ['k', 'mark', 'name', event.name, 'ms', String(event.startMs)];
     case 'eos':
       return ['k', 'eos', 'totals', JSON.stringify(event.totals)];
     case 'error':
@@ -247,6 +249,8 @@ function entryOf(raw: Entry): { index: number; event: StreamEvent } {
           textOffset: Number(text('off')),
         },
       };
+    case 'mark':
+      return { index, event: { kind: 'mark', name: text('name'), startMs: Number(text('ms')) } };
     case 'eos':
       return { index, event: { kind: 'eos', totals: JSON.parse(text('totals')) as never } };
     default:
@@ -315,6 +319,7 @@ class RemoteReplayLog implements ReplayLog {
       for (const raw of batch) {
         const entry = entryOf(raw);
         const e = entry.event;
+        if (e.kind === 'mark') continue;
         if (e.kind !== 'audio' && e.kind !== 'switch') return 'beyond_end'; // the stream ended before fromSeq
         if (e.seq >= fromSeq) {
           // The first entry held is already past it: the frames before were trimmed.

@@ -173,6 +173,10 @@ export class AudioStreamConnection implements StreamReader {
         });
         continue;
       }
+      if (event.kind === 'mark') {
+        this.sendJson({ type: 'mark', name: event.name, start_ms: event.startMs });
+        continue;
+      }
       if (event.kind === 'eos') {
         this.sendJson({
           type: 'eos',

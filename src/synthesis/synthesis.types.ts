@@ -1,4 +1,5 @@
-import type { ProviderId, SynthesisRequest } from '../providers/provider.contract';
+import type { ProviderId, SynthesisRequest, Voice } from '../providers/provider.contract';
+import type { SsmlSegment } from '../text/ssml';
 import type { AudioFormat } from '../transcode/audio-format';
 
 /** Which public route a synthesis serves (a metric label and a log field). */
@@ -18,6 +19,8 @@ export interface SynthesisSource {
 export interface SynthesisAttempt {
   readonly providerId: ProviderId;
   readonly request: SynthesisRequest;
+  /** SSML `<voice name>` values resolved to this provider's voices (unknown names keep the request voice). */
+  readonly segmentVoices?: Readonly<Record<string, Voice>>;
 }
 
 export type FailoverMode = 'before_audio' | 'mid_stream';
@@ -38,6 +41,16 @@ export interface SynthesisPlan {
   readonly source: SynthesisSource;
   /** Longest audio the plan may produce (MAX_AUDIO_SECONDS); longer fails with `audio_too_long`. */
   readonly maxAudioSeconds?: number;
+  /** SSML: the segments the gateway renders (voice, rate, volume, exact breaks, marks) for any engine. */
+  readonly segments?: readonly SsmlSegment[];
+  /** Whether the audio cache may serve and store this plan (default true). */
+  readonly cache?: boolean;
+}
+
+/** An SSML `<mark>` reached on the stream, at `startMs` of output audio. */
+export interface StreamMark {
+  readonly name: string;
+  readonly startMs: number;
 }
 
 /** A mid-stream change of engine, announced in-band before the fallback's first audio. */
@@ -56,4 +69,8 @@ export interface EncodedAudio {
   readonly audioMs: number;
   /** Set on the first chunk after a mid-stream failover. */
   readonly switched?: ProviderSwitch;
+  /** SSML marks reached just before this chunk's audio (the chunk may then carry no data). */
+  readonly marks?: readonly StreamMark[];
+  /** The PCM came from the audio cache (a stored entry or a joined synthesis), not a new engine call. */
+  readonly fromCache?: boolean;
 }

@@ -14,6 +14,9 @@ import { TranscodeService } from '../transcode/transcode.service';
 import { ProviderResilienceService } from './provider-resilience.service';
 import type { EncodedAudio, ProviderSwitch, SynthesisAttempt, SynthesisPlan } from './synthesis.types';
 import { splitSentenceSpans } from '../providers/text/sentence-splitter';
+import { DEFAULT_SEAM_SHAPER_OPTIONS, SeamShaper } from '../providers/audio/seam-shaper';
+import { SILENT_DB, toEspeakSsml, type SsmlSegment } from '../text/ssml';
+import { AudioCache } from './audio-cache';
 
 /**
  * The audio path: provider → resilience (bulkhead, timeouts, retries, breaker) → failover → transcoder.
@@ -35,6 +38,7 @@ export class TtsService {
     private readonly registry: ProviderRegistry,
     private readonly resilience: ProviderResilienceService,
     private readonly transcode: TranscodeService,
+    private readonly cache: AudioCache,
   ) {}
 
   /** Synthesizes and encodes: the bytes of the plan's format and rate, in order. */
@@ -47,10 +51,10 @@ export class TtsService {
    * utterance that would run longer fails with `audio_too_long` instead of holding an engine for an hour.
    */
   async *pcm(plan: SynthesisPlan, signal: AbortSignal): AsyncGenerator<PcmPiece> {
-    const pieces =
-      plan.failover === 'mid_stream' && plan.attempts.length > 1
-        ? this.sentenceBySentenceWithFailover(plan, signal)
-        : this.wholeTextWithFailover(plan, signal);
+    const key = this.cache.keyOf(plan);
+    const pieces = key
+      ? this.cache.through(key, plan.attempts[0].providerId, (s) => this.enginePcm(plan, s), signal)
+      : this.enginePcm(plan, signal);
     let seconds = 0;
     for await (const piece of pieces) {
       seconds += piece.chunk.pcm.length / piece.chunk.sampleRate;
@@ -81,12 +85,25 @@ export class TtsService {
     });
     try {
       let providerId: ProviderId | undefined;
-      for await (const { chunk, provider, switched } of pieces) {
+      let fromCache: boolean | undefined;
+      for await (const { chunk, provider, switched, mark, fromCache: cached } of pieces) {
         providerId = provider;
+        fromCache ??= cached ?? false;
+        if (mark !== undefined) {
+          // A mark sits at the audio encoded so far; it is announced before the audio that follows it.
+          yield {
+            data: EMPTY,
+            providerId,
+            audioMs: stream.audioMs,
+            marks: [{ name: mark, startMs: stream.audioMs }],
+            fromCache,
+          };
+          continue;
+        }
         const data = await stream.write(chunk);
         // A switch must reach the consumer even if the first PCM of the fallback encodes to nothing yet.
         if (data.length > 0 || switched) {
-          yield { data, providerId, audioMs: stream.audioMs, ...(switched ? { switched } : {}) };
+          yield { data, providerId, audioMs: stream.audioMs, fromCache, ...(switched ? { switched } : {}) };
         }
       }
       const tail = await stream.end();
@@ -94,6 +111,129 @@ export class TtsService {
     } finally {
       stream.dispose();
     }
+  }
+
+  /** The engine's PCM for a plan (no cache): SSML segments, sentence-level failover, or the whole text. */
+  private enginePcm(plan: SynthesisPlan, signal: AbortSignal): AsyncGenerator<PcmPiece> {
+    if (plan.segments)
+      return this.withFailover(plan, signal, (attempt) => this.renderSsml(plan, attempt, signal));
+    if (plan.failover === 'mid_stream' && plan.attempts.length > 1)
+      return this.sentenceBySentenceWithFailover(plan, signal);
+    return this.wholeTextWithFailover(plan, signal);
+  }
+
+  /**
+   * SSML rendered by the gateway, the same way for every engine: one engine call per segment (and per mark,
+   * so that every mark sits at a known sample), the segment's voice and rate through the request, its volume
+   * as gain, its engine-added edge silence trimmed, and breaks as exact silence. espeak-ng, which reads SSML,
+   * gets the segment's pitch and emphasis in its own SSML (`-m`).
+   */
+  private async *renderSsml(
+    plan: SynthesisPlan,
+    attempt: SynthesisAttempt,
+    signal: AbortSignal,
+  ): AsyncGenerator<PcmPiece> {
+    const provider = this.registry.get(attempt.providerId);
+    let rate = provider.capabilities.nativeSampleRate;
+    for (const segment of plan.segments ?? []) {
+      for (const part of splitAtMarks(segment)) {
+        for (const name of part.marks)
+          yield { chunk: { pcm: new Int16Array(0), sampleRate: rate }, provider: provider.id, mark: name };
+        if (part.text.trim() === '') continue;
+        const voice = (segment.voice && attempt.segmentVoices?.[segment.voice]) || attempt.request.voice;
+        const speed = Math.min(4, Math.max(0.25, attempt.request.speed * segment.rate));
+        const native =
+          provider.capabilities.ssml && (segment.pitch !== undefined || segment.emphasis !== undefined);
+        const request = {
+          ...attempt.request,
+          text: part.text,
+          voice,
+          speed,
+          ...(native
+            ? {
+                ssml: toEspeakSsml({
+                  segments: [
+                    {
+                      ...segment,
+                      text: part.text,
+                      rate: 1,
+                      volumeDb: 0,
+                      breakAfterMs: 0,
+                      marks: [],
+                      voice: undefined,
+                      language: undefined,
+                    },
+                  ],
+                  warnings: [],
+                  plainText: part.text,
+                }),
+              }
+            : {}),
+        };
+        const gain = segment.volumeDb <= SILENT_DB ? 0 : 10 ** (segment.volumeDb / 20);
+        let shaper: SeamShaper | undefined;
+        for await (const chunk of this.resilience.stream(provider, request, signal, plan.source)) {
+          if (shaper?.sampleRate !== chunk.sampleRate) {
+            if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
+            shaper = new SeamShaper(chunk.sampleRate, DEFAULT_SEAM_SHAPER_OPTIONS);
+            rate = chunk.sampleRate;
+          }
+          yield* this.piece(shaper.push(chunk.pcm), chunk.sampleRate, provider.id, gain);
+        }
+        if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
+      }
+      if (segment.breakAfterMs > 0) {
+        // Exact silence: the engine's own edge silence was trimmed above.
+        let left = Math.round((rate * segment.breakAfterMs) / 1000);
+        const step = Math.round(rate / 10);
+        while (left > 0) {
+          const n = Math.min(step, left);
+          left -= n;
+          yield { chunk: { pcm: new Int16Array(n), sampleRate: rate }, provider: provider.id };
+        }
+      }
+    }
+  }
+
+  private *piece(
+    pcm: Int16Array,
+    sampleRate: number,
+    provider: ProviderId,
+    gain: number,
+  ): Generator<PcmPiece> {
+    if (pcm.length === 0) return;
+    if (gain !== 1) {
+      for (let i = 0; i < pcm.length; i++) {
+        const v = Math.round(pcm[i] * gain);
+        pcm[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+      }
+    }
+    yield { chunk: { pcm, sampleRate }, provider };
+  }
+
+  /** Each attempt in turn until one produces audio; a failure after audio is final. */
+  private async *withFailover(
+    plan: SynthesisPlan,
+    signal: AbortSignal,
+    render: (attempt: SynthesisAttempt) => AsyncGenerator<PcmPiece>,
+  ): AsyncGenerator<PcmPiece> {
+    let producedAudio = false;
+    let lastError: unknown;
+    for (const attempt of plan.attempts) {
+      try {
+        for await (const piece of render(attempt)) {
+          if (piece.chunk.pcm.length > 0) producedAudio = true;
+          yield piece;
+        }
+        return;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        if (producedAudio) throw interrupted(this.registry.get(attempt.providerId), error, plan);
+        if (!(error instanceof ProviderError) || !error.retryable) throw error;
+        lastError = error;
+      }
+    }
+    throw lastError;
   }
 
   /** The whole text to each attempt in turn, until one produces audio; a failure after audio is final. */
@@ -178,6 +318,29 @@ export interface PcmPiece {
   readonly chunk: AudioChunk;
   readonly provider: ProviderId;
   readonly switched?: ProviderSwitch;
+  /** An SSML mark at this point of the audio (the chunk is then empty). */
+  readonly mark?: string;
+  /** From the audio cache (stored, or a joined synthesis). */
+  readonly fromCache?: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A segment cut at its marks: each part's marks sit before its first sample. */
+function splitAtMarks(segment: SsmlSegment): Array<{ text: string; marks: string[] }> {
+  const parts: Array<{ text: string; marks: string[] }> = [];
+  let at = 0;
+  let pending: string[] = [];
+  for (const mark of [...segment.marks].sort((a, b) => a.offset - b.offset)) {
+    if (mark.offset > at) {
+      parts.push({ text: segment.text.slice(at, mark.offset), marks: pending });
+      pending = [];
+      at = mark.offset;
+    }
+    pending.push(mark.name);
+  }
+  parts.push({ text: segment.text.slice(at), marks: pending });
+  return parts;
 }
 
 /** A failure after audio went out: no eos can follow, and the client must know the stream broke. */

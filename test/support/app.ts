@@ -17,6 +17,8 @@ export async function startApp(env: Record<string, string | undefined> = {}): Pr
     LOG_LEVEL: 'silent',
     PROVIDERS: 'mock_tone',
     RATE_LIMIT_SESSIONS_PER_MINUTE: '100000',
+    // Most specs watch the engine at work (pacing, cancels, failover): no audio cache unless a spec asks.
+    CACHE_MAX_BYTES: '0',
     ...env,
   };
   const saved = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));

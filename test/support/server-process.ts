@@ -44,6 +44,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
       HOST: '127.0.0.1',
       PROVIDERS: 'mock_tone',
       LOG_LEVEL: 'warn',
+      CACHE_MAX_BYTES: '0',
       ...env,
       PORT: String(port),
     },

@@ -75,6 +75,11 @@ export class CoquiProvider implements TtsProvider {
     this.peer = { providerId: this.id, label: `Coqui tts-server at ${safeOrigin(this.baseUrl)}` };
   }
 
+  /** The server (and so its model) makes the audio. */
+  cacheIdentity(): string {
+    return this.baseUrl ?? '';
+  }
+
   /** Requests running and waiting (the server runs one at a time). */
   get load(): { active: number; waiting: number } {
     return this.queue.load;

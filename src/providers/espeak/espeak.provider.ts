@@ -49,7 +49,8 @@ export class EspeakProvider implements TtsProvider {
   readonly displayName = 'eSpeak NG';
   readonly capabilities: ProviderCapabilities = {
     streaming: true,
-    ssml: false,
+    // espeak-ng reads SSML with -m: the gateway hands it a segment's pitch and emphasis that way.
+    ssml: true,
     wordTimings: false,
     nativeSampleRate: ESPEAK_SAMPLE_RATE,
   };
@@ -62,6 +63,11 @@ export class EspeakProvider implements TtsProvider {
 
   constructor(@Inject(providersConfig.KEY) config: ProvidersConfig) {
     this.binary = config.espeak.binary;
+  }
+
+  /** The binary is the engine: another espeak-ng (path) may speak differently. */
+  cacheIdentity(): string {
+    return this.binary;
   }
 
   /** Pids of the espeak-ng processes synthesizing right now (diagnostics and tests). */
@@ -92,9 +98,14 @@ export class EspeakProvider implements TtsProvider {
     const voice = await this.voiceArgument(request.voice);
     const wpm = Math.round(Math.min(MAX_WPM, Math.max(MIN_WPM, BASE_WPM * request.speed)));
     // -b 1: the input is UTF-8 (espeak otherwise guesses, and guesses 8-bit for some texts).
-    const child = spawn(this.binary, ['--stdout', '-b', '1', '-v', voice, '-s', String(wpm), '--stdin'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const markup = request.ssml !== undefined ? ['-m'] : [];
+    const child = spawn(
+      this.binary,
+      ['--stdout', '-b', '1', ...markup, '-v', voice, '-s', String(wpm), '--stdin'],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     this.running.add(child);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once('close', (code, killedBy) => resolve({ code, signal: killedBy })),
@@ -108,7 +119,7 @@ export class EspeakProvider implements TtsProvider {
     });
     // EPIPE when espeak exits before reading all input (bad voice): the exit code tells the story.
     child.stdin.on('error', () => undefined);
-    child.stdin.end(request.text);
+    child.stdin.end(request.ssml ?? request.text);
     const kill = () => child.kill('SIGKILL');
     signal.addEventListener('abort', kill, { once: true });
 

@@ -70,6 +70,11 @@ export class MockToneProvider implements TtsProvider {
     );
   }
 
+  /** Its pace changes timing only, not audio; version the generator if its tones ever change. */
+  cacheIdentity(): string {
+    return 'mock-tone-1';
+  }
+
   checkHealth(): Promise<ProviderHealth> {
     return Promise.resolve({ up: true });
   }

@@ -90,6 +90,11 @@ export class OpenAiProvider implements TtsProvider {
     };
   }
 
+  /** Server and model make the audio: a new model must not be served the old model's cached audio. */
+  cacheIdentity(): string {
+    return `${this.baseUrl ?? ''}|${this.config.openai.model}`;
+  }
+
   /**
    * `OPENAI_TTS_VOICES` first, then what `GET {base}/audio/voices` lists (Kokoro and others have it;
    * OpenAI does not); with neither, OpenAI's built-in names.

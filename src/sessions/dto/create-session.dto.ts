@@ -3,6 +3,7 @@ import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsNotEmpty,
@@ -14,6 +15,7 @@ import {
   Min,
 } from 'class-validator';
 import { normalizeText } from '../../common/text/normalize-text';
+import { normalizeSource, TEXT_FORMATS, type TextFormat } from '../../text/prepare';
 import { PROVIDER_IDS } from '../../providers/provider.contract';
 import { FAILOVER_MODES, type FailoverMode } from '../../synthesis/synthesis.types';
 import {
@@ -32,7 +34,13 @@ export class CreateSessionDto {
       'What to say. Normalized (NFC, control characters removed, white space collapsed, trimmed); 1..MAX_TEXT_CHARS characters (default 5000).',
     example: 'Hello from the TTS gateway.',
   })
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? normalizeText(value) : value))
+  @Transform(({ value, obj }: { value: unknown; obj: { text_format?: unknown } }) =>
+    typeof value !== 'string'
+      ? value
+      : obj.text_format === 'ssml' || obj.text_format === 'markdown'
+        ? normalizeSource(value)
+        : normalizeText(value),
+  )
   @IsString({ message: 'text must be a string' })
   @IsNotEmpty({ message: 'text must not be empty (after trimming white space and control characters)' })
   text: string;
@@ -114,6 +122,24 @@ export class CreateSessionDto {
   @IsOptional()
   @IsIn(FAILOVER_MODES, { message: `failover must be one of: ${FAILOVER_MODES.join(', ')}` })
   failover?: FailoverMode;
+
+  @ApiPropertyOptional({
+    enum: TEXT_FORMATS,
+    default: 'text',
+    description:
+      '`ssml`: speak, break, prosody (rate, volume, pitch), say-as, sub, emphasis, p, s, mark (reported as `mark` messages), voice — rendered by the gateway for every engine; unknown tags are ignored and listed in `warnings`. `markdown`: formatting, links, code, tables, list markers and emoji are not read aloud.',
+  })
+  @IsOptional()
+  @IsIn(TEXT_FORMATS, { message: `text_format must be one of: ${TEXT_FORMATS.join(', ')}` })
+  text_format?: TextFormat;
+
+  @ApiPropertyOptional({
+    default: true,
+    description: 'Use the audio cache (same text, voice and settings → the stored audio, no engine call).',
+  })
+  @IsOptional()
+  @IsBoolean({ message: 'cache must be true or false' })
+  cache?: boolean;
 }
 
 /** Every field a create request may carry, for the "unknown field" message. */
@@ -127,4 +153,6 @@ export const CREATE_SESSION_FIELDS = [
   'speed',
   'fallback_providers',
   'failover',
+  'text_format',
+  'cache',
 ] as const;

@@ -27,6 +27,11 @@ export class SessionDto {
   @ApiProperty({ example: 1 }) speed: number;
   @ApiProperty({ type: [String] }) fallback_providers: string[];
   @ApiProperty({ enum: ['before_audio', 'mid_stream'] }) failover: string;
+  @ApiProperty({ enum: ['text', 'ssml', 'markdown'] }) text_format: string;
+  @ApiProperty({ type: [String], description: 'Ignored SSML elements and values.' }) warnings: string[];
+  @ApiProperty({ description: 'Whether the audio cache may serve this session.' }) cache: boolean;
+  @ApiPropertyOptional({ enum: ['cache', 'engine'], description: 'Where the streamed audio came from.' })
+  served_from?: string;
   @ApiProperty({ example: 'audio/pcm' }) content_type: string;
   @ApiProperty({ example: 'ws://localhost:8080/v1/tts/stream/3b9a…' }) ws_url: string;
   @ApiProperty({ example: 'http://localhost:8080/v1/tts/sessions/3b9a…/file' }) file_url: string;

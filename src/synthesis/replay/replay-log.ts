@@ -15,6 +15,7 @@ export type StreamEvent =
       readonly to: ProviderId;
       readonly textOffset: number;
     }
+  | { readonly kind: 'mark'; readonly name: string; readonly startMs: number }
   | { readonly kind: 'eos'; readonly totals: EosTotals }
   | { readonly kind: 'error'; readonly code: string; readonly message: string };
 
