@@ -4,6 +4,7 @@ import { createApp } from './app.factory';
 import type { GatewayConfig } from './config/configuration';
 import { ShutdownState } from './health/shutdown.state';
 import { ProviderRegistry } from './providers/provider.registry';
+import { LiveGateway } from './live/live.gateway';
 import { SessionStreams } from './sessions/session-streams';
 
 /** Time for app.close() after the drain (sockets, codec threads, child processes). */
@@ -32,8 +33,8 @@ async function bootstrap(): Promise<void> {
     const streams = app.get(SessionStreams);
     log.info({ signal, runningStreams: streams.size, drainSeconds: shutdownDrainSeconds }, 'draining');
     app.get(ShutdownState).beginDrain();
-    streams
-      .drain(performance.now() + shutdownDrainSeconds * 1000)
+    const deadline = performance.now() + shutdownDrainSeconds * 1000;
+    Promise.all([streams.drain(deadline), app.get(LiveGateway).drain(deadline)])
       .then(() => app.close())
       .then(
         () => {

@@ -129,6 +129,11 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) PROVIDER_CONCURRENCY?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(100000) PROVIDER_QUEUE?: number;
 
+  // The audio cache (engine PCM, content-addressed, single-flight).
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(68719476736) CACHE_MAX_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1024) @Max(1073741824) CACHE_MAX_ENTRY_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(2592000) CACHE_TTL_SECONDS?: number;
+
   // API keys and tenancy (CONTRACT.md).
   @IsOptional()
   @Transform(emptyToUndefined)

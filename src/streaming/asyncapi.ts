@@ -26,8 +26,13 @@ const settings = {
   target_format: str('Audio format.', { enum: ['pcm16', 'mulaw', 'alaw', 'wav', 'mp3', 'opus'] }),
   sample_rate_hz: int('8000..48000 (opus: 8000, 12000, 16000, 24000, 48000).'),
   speed: { type: 'number', minimum: 0.25, maximum: 4 },
-  text_format: str('How the text is written.', { enum: ['text', 'ssml', 'markdown'] }),
-  timings: str('`words` for word timings.', { enum: ['words'] }),
+  fallback_providers: {
+    type: 'array',
+    items: { type: 'string' },
+    description: 'Tried before the first audio of each sentence.',
+  },
+  text_format: str('Only `text` on the live socket (a token stream is not a document).', { enum: ['text'] }),
+  timings: str('`words` for word timings, `none` (default) for none.', { enum: ['words', 'none'] }),
 };
 
 export const ASYNCAPI_DOCUMENT = {
@@ -64,7 +69,11 @@ export const ASYNCAPI_DOCUMENT = {
       description:
         'Live text input for voice agents: text in as it is produced, audio out per sentence, several ' +
         'contexts per socket. Query parameters give defaults for every context: provider, voice, language, ' +
-        'target_format, sample_rate_hz, speed, timings=words, binary=1 (one context at a time).',
+        'target_format, sample_rate_hz, speed, fallback_providers (comma list), timings=words, binary=1 (one ' +
+        'context at a time). Order per context: a sentence’s `timings` before its first audio, `flushed` after ' +
+        'the last frame of the flushed text, `eos` after the last frame; `cleared` is the last message of a ' +
+        'cleared context (the same context_id may then start a new one). An `error` with context_id ends that ' +
+        'context and the socket stays open; a `warning` means a message was ignored.',
       messages: {
         start: ref('liveStart'),
         text: ref('liveText'),
@@ -134,14 +143,18 @@ export const ASYNCAPI_DOCUMENT = {
         ),
       },
       eos: {
-        summary: 'The last message of a successful stream (or context), then close 1000.',
+        summary:
+          'The last message of a successful stream, then close 1000; on the live socket the end of one context (the socket stays open; `reason: "idle_timeout"` when the idle timeout ended it).',
         payload: obj(
           {
             type: { const: 'eos' },
             chunks: int(),
             bytes: int(),
             audio_duration_ms: int(),
-            time_to_first_audio_ms: { type: ['integer', 'null'] },
+            time_to_first_audio_ms: { type: ['integer', 'null'], description: 'Session streams only.' },
+            reason: str('Live only: why the context ended when it was not `end`.', {
+              enum: ['idle_timeout'],
+            }),
             context_id: contextId,
           },
           ['type'],
@@ -212,7 +225,10 @@ export const ASYNCAPI_DOCUMENT = {
       liveStart: {
         summary:
           'Opens a context with its own settings (optional: the first text opens one with the query settings).',
-        payload: obj({ type: { const: 'start' }, context_id: contextId, ...settings }, ['type']),
+        payload: obj(
+          { type: { const: 'start' }, context_id: contextId, text: str('Optional first text.'), ...settings },
+          ['type'],
+        ),
       },
       liveText: {
         summary: 'Appends text; complete sentences are synthesized as they form.',
