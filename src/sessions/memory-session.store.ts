@@ -88,7 +88,6 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
   private makeRoom(client: string): void {
     const mine = () => this.byClient.get(client)?.size ?? 0;
     if (mine() >= this.limits.maxSessionsPerClient) {
-      this.sweep();
       if (!this.evictOne(client, FINAL_STATUSES) && !this.evictOne(client, ['pending'])) {
         throw new GatewayException(
           ErrorCode.RateLimited,
@@ -98,7 +97,7 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
       }
     }
     if (this.sessions.size >= this.limits.maxSessions) {
-      this.sweep();
+      this.sweepAtMostEverySecond();
       if (
         this.sessions.size >= this.limits.maxSessions &&
         !this.evictOne(undefined, FINAL_STATUSES) &&
@@ -125,6 +124,15 @@ export class MemorySessionStore extends SessionStore implements OnModuleDestroy 
       }
     }
     return false;
+  }
+
+  private lastSweep = 0;
+
+  /** A full sweep is O(sessions): at the cap, at most once a second, not once per insert. */
+  private sweepAtMostEverySecond(): void {
+    if (performance.now() - this.lastSweep < 1000) return;
+    this.lastSweep = performance.now();
+    this.sweep();
   }
 
   private sweep(): void {

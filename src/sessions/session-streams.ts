@@ -72,6 +72,7 @@ export class SessionStream {
   detach(reader: StreamReader): void {
     if (this.reader !== reader) return;
     this.reader = undefined;
+    this.wakeSettle();
     this.armResumeWindow();
   }
 
@@ -87,6 +88,11 @@ export class SessionStream {
 
   /** A reader sent this event to its client: counted once per seq, for metrics and the session. */
   delivered(event: StreamEvent): void {
+    if (event.kind === 'eos' || event.kind === 'error') {
+      this.finalDelivered = true;
+      this.wakeSettle();
+      return;
+    }
     if (event.kind !== 'audio' || event.seq <= this.deliveredSeq) return;
     this.deliveredSeq = event.seq;
     this.run.sent({
@@ -102,6 +108,24 @@ export class SessionStream {
     let bytes = 0;
     let audioMs = 0;
     let error: GatewayException | undefined;
+    const framing = new Framing(this.session);
+    let pacedFrom: number | undefined;
+    const emit = async (frame: Frame) => {
+      if (this.session.pace === 'realtime') {
+        // No more than a small lead ahead of real time, for clients that cannot buffer.
+        pacedFrom ??= performance.now();
+        const due = pacedFrom + frame.startMs - REALTIME_LEAD_MS;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait, signal);
+      }
+      bytes += frame.data.length;
+      audioMs = frame.audioMs;
+      // Chunks ready together leave as one message (never delaying the first); not with fixed framing.
+      if (!framing.fixed && this.log.tryMerge?.(frame.data, frame.audioMs, COALESCE_MAX_BYTES)) return;
+      seq += 1;
+      await this.log.append({ kind: 'audio', seq, data: frame.data, audioMs: frame.audioMs });
+      if (seq % 25 === 0) void this.owner.progress(this.session.id, this.counters());
+    };
     try {
       for await (const audio of this.owner.tts.synthesize(this.plan, signal)) {
         await this.log.waitForRoom(signal);
@@ -115,12 +139,9 @@ export class SessionStream {
           await this.log.append({ kind: 'mark', name: mark.name, startMs: Math.round(mark.startMs) });
         }
         if (audio.data.length === 0) continue;
-        seq += 1;
-        bytes += audio.data.length;
-        audioMs = audio.audioMs;
-        await this.log.append({ kind: 'audio', seq, data: audio.data, audioMs: audio.audioMs });
-        if (seq % 25 === 0) void this.owner.progress(this.session.id, this.counters());
+        for (const frame of framing.push(audio.data, audio.audioMs)) await emit(frame);
       }
+      for (const frame of framing.end()) await emit(frame);
       signal.throwIfAborted();
       await this.log.append({
         kind: 'eos',
@@ -147,9 +168,22 @@ export class SessionStream {
     } finally {
       clearTimeout(this.detachTimer);
       this.release();
+      // The reader may still be sending what was produced: account (and log) what reached the client.
+      if (this.reader && !this.finalDelivered) {
+        await Promise.race([new Promise<void>((resolve) => (this.settle = resolve)), sleep(SETTLE_MAX_MS)]);
+      }
       this.run.end(this.outcome, error && { code: error.code, message: error.message });
       await this.owner.finished(this, this.outcome, error);
     }
+  }
+
+  private finalDelivered = false;
+  private settle: (() => void) | undefined;
+
+  private wakeSettle(): void {
+    const settle = this.settle;
+    this.settle = undefined;
+    settle?.();
   }
 
   counters(): Pick<
@@ -165,6 +199,92 @@ export class SessionStream {
       servedBy: this.run.servedBy,
     };
   }
+}
+
+/** How long a finished stream waits for its reader to send the last frames before it is accounted. */
+const SETTLE_MAX_MS = 5000;
+/** Coalesced messages stay below this (about 0.7 s of 24 kHz PCM; a few seconds of MP3). */
+const COALESCE_MAX_BYTES = 32 * 1024;
+/** `pace: "realtime"`: how far ahead of real time audio may be sent. */
+const REALTIME_LEAD_MS = 300;
+
+interface Frame {
+  data: Uint8Array;
+  /** Start and end of the frame's audio, in ms from the stream's start. */
+  startMs: number;
+  audioMs: number;
+}
+
+/**
+ * `frame_ms` (CONTRACT.md "Framing and pacing"): every audio message carries exactly that much audio, the
+ * last one maybe less. Raw formats (pcm16, mulaw, alaw, and WAV after its header) are cut at exact byte
+ * counts; MP3 and Opus, whose encoder output comes in codec frames, are grouped into messages of about
+ * `frame_ms` (each whole codec output, cut where the audio reaches the next multiple). Without `frame_ms`
+ * chunks pass through (and may be coalesced).
+ */
+class Framing {
+  readonly fixed: boolean;
+  private readonly bytesPerMs: number | undefined;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private headerLeft: number;
+  private emittedMs = 0;
+  private lastAudioMs = 0;
+
+  constructor(private readonly session: Session) {
+    this.fixed = session.frameMs !== undefined;
+    const perSample = { pcm16: 2, wav: 2, mulaw: 1, alaw: 1, mp3: undefined, opus: undefined }[
+      session.targetFormat
+    ];
+    this.bytesPerMs = perSample ? (session.sampleRateHz * perSample) / 1000 : undefined;
+    this.headerLeft = session.targetFormat === 'wav' ? 44 : 0;
+  }
+
+  *push(data: Uint8Array, audioMs: number): Generator<Frame> {
+    if (!this.fixed) {
+      yield { data, startMs: this.lastAudioMs, audioMs };
+      this.lastAudioMs = audioMs;
+      return;
+    }
+    const frameMs = this.session.frameMs as number;
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    this.lastAudioMs = audioMs;
+    if (this.bytesPerMs !== undefined) {
+      const frameBytes = Math.round(frameMs * this.bytesPerMs);
+      while (this.pendingBytes >= this.headerLeft + frameBytes)
+        yield this.take(this.headerLeft + frameBytes, frameMs);
+      return;
+    }
+    if (audioMs - this.emittedMs >= frameMs) yield this.take(this.pendingBytes, audioMs - this.emittedMs);
+  }
+
+  *end(): Generator<Frame> {
+    if (this.pendingBytes > 0)
+      yield this.take(this.pendingBytes, Math.max(0, this.lastAudioMs - this.emittedMs));
+  }
+
+  private take(n: number, ms: number): Frame {
+    const all = this.pending.length === 1 ? this.pending[0] : concat(this.pending, this.pendingBytes);
+    const data = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.pending = rest.length > 0 ? [rest] : [];
+    this.pendingBytes = rest.length;
+    this.headerLeft = 0;
+    const startMs = this.emittedMs;
+    this.emittedMs += ms;
+    return { data, startMs, audioMs: this.emittedMs };
+  }
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /**

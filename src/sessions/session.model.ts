@@ -39,6 +39,10 @@ export interface Session {
   warnings: string[];
   /** Whether the audio cache may serve or store this session's audio. */
   cache: boolean;
+  /** Fixed framing: every audio message carries this much audio (the last may be shorter). */
+  frameMs?: number;
+  /** `realtime`: sent no more than ~300 ms ahead of real time. */
+  pace?: 'asap' | 'realtime';
   /** Where the audio of the last synthesis came from. */
   servedFrom?: 'cache' | 'engine';
   createdAt: string;

@@ -63,6 +63,7 @@ export class RedisReplayStore extends ReplayStore {
       followLagBytes: Math.min(this.config.sendHighWaterBytes, maxBytes),
       onBytes: (delta) => this.gauge.inc(delta),
       onAppend: (event, index, oldest) => mirror.push(event, index, oldest),
+      onMerge: (event, index) => mirror.replace(event, index),
     });
     this.local.set(sessionId, { log, mirror });
     return log;
@@ -135,6 +136,14 @@ class Mirror {
       this.scheduled = false;
       this.flushing = this.flushing.then(() => this.flush());
     }, MIRROR_FLUSH_MS).unref();
+  }
+
+  /** Replaces a pending (not yet shipped) event; false when it already left. */
+  replace(event: StreamEvent, index: number): boolean {
+    const pending = this.pending.find((p) => p.index === index);
+    if (!pending) return false;
+    pending.event = event;
+    return true;
   }
 
   finish(): void {

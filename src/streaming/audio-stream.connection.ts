@@ -185,6 +185,7 @@ export class AudioStreamConnection implements StreamReader {
           audio_duration_ms: event.totals.audioDurationMs,
           time_to_first_audio_ms: this.stream?.counters().timeToFirstAudioMs ?? null,
         });
+        this.stream?.delivered(event);
         this.socket.close(1000, 'eos');
         return;
       }
@@ -192,6 +193,7 @@ export class AudioStreamConnection implements StreamReader {
         ? (event.code as ErrorCode)
         : ErrorCode.InternalError;
       this.sendJson({ type: 'error', code, message: event.message });
+      this.stream?.delivered(event);
       this.close(wsCloseCodeOf(code), code);
       return;
     }

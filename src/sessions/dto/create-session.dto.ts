@@ -134,6 +134,29 @@ export class CreateSessionDto {
   text_format?: TextFormat;
 
   @ApiPropertyOptional({
+    minimum: 10,
+    maximum: 1000,
+    example: 20,
+    description:
+      'Fixed framing: every audio message carries exactly this many ms of audio (the last may be shorter); for telephony, 20. MP3/Opus messages carry whole codec frames of about that length. Without it, chunks ready together may be coalesced.',
+  })
+  @IsOptional()
+  @IsInt({ message: 'frame_ms must be an integer from 10 to 1000' })
+  @Min(10, { message: 'frame_ms must be an integer from 10 to 1000' })
+  @Max(1000, { message: 'frame_ms must be an integer from 10 to 1000' })
+  frame_ms?: number;
+
+  @ApiPropertyOptional({
+    enum: ['asap', 'realtime'],
+    default: 'asap',
+    description:
+      '`realtime`: audio is sent no more than about 300 ms ahead of real time (for clients that cannot buffer).',
+  })
+  @IsOptional()
+  @IsIn(['asap', 'realtime'], { message: 'pace must be one of: asap, realtime' })
+  pace?: 'asap' | 'realtime';
+
+  @ApiPropertyOptional({
     default: true,
     description: 'Use the audio cache (same text, voice and settings → the stored audio, no engine call).',
   })
@@ -154,5 +177,7 @@ export const CREATE_SESSION_FIELDS = [
   'fallback_providers',
   'failover',
   'text_format',
+  'frame_ms',
+  'pace',
   'cache',
 ] as const;

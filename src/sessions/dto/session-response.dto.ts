@@ -30,6 +30,8 @@ export class SessionDto {
   @ApiProperty({ enum: ['text', 'ssml', 'markdown'] }) text_format: string;
   @ApiProperty({ type: [String], description: 'Ignored SSML elements and values.' }) warnings: string[];
   @ApiProperty({ description: 'Whether the audio cache may serve this session.' }) cache: boolean;
+  @ApiPropertyOptional({ description: 'Fixed framing in ms, when asked for.' }) frame_ms?: number;
+  @ApiProperty({ enum: ['asap', 'realtime'] }) pace: string;
   @ApiPropertyOptional({ enum: ['cache', 'engine'], description: 'Where the streamed audio came from.' })
   served_from?: string;
   @ApiProperty({ example: 'audio/pcm' }) content_type: string;

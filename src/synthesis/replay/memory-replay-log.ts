@@ -12,7 +12,14 @@ export interface MemoryReplayLogOptions {
    * the oldest event still held: how a mirror (Redis Streams) keeps a copy that other replicas can read.
    */
   onAppend?: (event: StreamEvent, index: number, oldestIndex: number) => void;
+  /**
+   * Asked before the last event is merged with more audio (`tryMerge`): false when the mirror already
+   * shipped it. Absent = always allowed.
+   */
+  onMerge?: (event: StreamEvent, index: number) => boolean;
 }
+
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A reader elsewhere (another replica) reported its position less than this long ago: it counts as following. */
 const REMOTE_READER_FRESH_MS = 3000;
@@ -27,6 +34,8 @@ export class MemoryReplayLog implements ReplayLog {
   /** Absolute index up to which (exclusive) some reader has read; trimming never passes it. */
   private readUpTo = 0;
   private active: MemoryCursor | undefined;
+  /** The last frame while merges grow it in place. */
+  private growing: { index: number; buffer: Uint8Array } | undefined;
   /** performance.now() of the last position report of a reader on another replica. */
   private remoteSeenAt = -Infinity;
   private last = 0;
@@ -59,6 +68,7 @@ export class MemoryReplayLog implements ReplayLog {
 
   append(event: StreamEvent): Promise<void> {
     if (this.disposed || this.done) return Promise.resolve();
+    this.sealGrowing();
     this.events.push(event);
     const index = this.base + this.events.length - 1;
     if (event.kind === 'audio') {
@@ -77,6 +87,41 @@ export class MemoryReplayLog implements ReplayLog {
 
   followedElsewhere(): boolean {
     return performance.now() - this.remoteSeenAt < REMOTE_READER_FRESH_MS;
+  }
+
+  /**
+   * Coalescing: appends `data` to the last audio frame instead of making a new one, when no reader has
+   * taken that frame yet and it stays within `maxBytes`. So chunks that are ready at the same time (the engine
+   * ran ahead of the socket) leave as one message, one syscall, while a reader that waits still gets the
+   * first chunk at once. Returns false when the data must be a frame of its own.
+   */
+  tryMerge(data: Uint8Array, audioMs: number, maxBytes: number): boolean {
+    const lastIndex = this.base + this.events.length - 1;
+    const last = this.events[this.events.length - 1];
+    if (!last || last.kind !== 'audio' || this.done || this.disposed) return false;
+    if (this.readUpTo > lastIndex || (this.active && this.active.index > lastIndex)) return false;
+    const length = last.data.length + data.length;
+    if (length > maxBytes) return false;
+    // One buffer of maxBytes per frame being grown: each merge writes only the new bytes (O(n) overall).
+    if (this.growing?.index !== lastIndex) {
+      const buffer = new Uint8Array(maxBytes);
+      buffer.set(last.data);
+      this.growing = { index: lastIndex, buffer };
+    }
+    this.growing.buffer.set(data, last.data.length);
+    const event: StreamEvent = {
+      kind: 'audio',
+      seq: last.seq,
+      data: this.growing.buffer.subarray(0, length),
+      audioMs,
+    };
+    if (this.options.onMerge && !this.options.onMerge(event, lastIndex)) return false;
+    this.events[this.events.length - 1] = event;
+    this.heldBytes += data.length;
+    this.unreadBytes += data.length;
+    this.options.onBytes?.(data.length);
+    this.trim();
+    return true;
   }
 
   /**
@@ -188,6 +233,25 @@ export class MemoryReplayLog implements ReplayLog {
         this.readers.add(wake);
         signal.addEventListener('abort', onAbort, { once: true });
       });
+      // Woken by new audio: past the first frame, let the producer finish this turn first, so chunks it
+      // makes together are merged into one message (`tryMerge`) instead of one frame and syscall each.
+      if (cursor.index > cursor.startIndex) await yieldTurn();
+    }
+  }
+
+  /** The frame that was grown by merges is final: keep only its bytes, not the whole growth buffer. */
+  private sealGrowing(): void {
+    const growing = this.growing;
+    if (!growing) return;
+    this.growing = undefined;
+    const offset = growing.index - this.base;
+    const event = this.events[offset];
+    if (
+      event?.kind === 'audio' &&
+      event.data.buffer === growing.buffer.buffer &&
+      event.data.length < growing.buffer.length / 2
+    ) {
+      this.events[offset] = { ...event, data: event.data.slice() };
     }
   }
 
@@ -239,10 +303,14 @@ export class MemoryReplayLog implements ReplayLog {
 }
 
 class MemoryCursor implements ReplayCursor {
+  readonly startIndex: number;
+
   constructor(
     private readonly log: MemoryReplayLog,
     public index: number,
-  ) {}
+  ) {
+    this.startIndex = index;
+  }
 
   next(signal: AbortSignal): Promise<StreamEvent | undefined> {
     return this.log.read(this, signal);

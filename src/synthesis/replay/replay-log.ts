@@ -58,6 +58,8 @@ export interface ReplayLog {
   readonly bytes: number;
 
   append(event: StreamEvent): Promise<void>;
+  /** Merges audio into the last frame while nobody has read it (coalescing); false = append a new frame. */
+  tryMerge?(data: Uint8Array, audioMs: number, maxBytes: number): boolean;
   /** Resolves when the producer may append more (see the class comment); rejects when `signal` aborts. */
   waitForRoom(signal: AbortSignal): Promise<void>;
   /**
