@@ -387,3 +387,65 @@ describe('Framing and pacing (frame_ms, pace)', () => {
     expect(stream.totalMs).toBeGreaterThan(expectedSeconds(TEXT) * 1000 - 400);
   });
 });
+
+describe('Word timings on the session stream (?timings=words)', () => {
+  let gw: RunningApp;
+
+  beforeAll(async () => {
+    gw = await startApp({ PROVIDERS: 'mock_tone,espeak', DEFAULT_PROVIDER: 'mock_tone' });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+  });
+
+  const timed = async (body: Record<string, unknown>) => {
+    const session = await createSession(gw.baseUrl, {
+      target_format: 'pcm16',
+      sample_rate_hz: 16000,
+      ...body,
+    });
+    const order: Array<{ kind: string; at: number }> = [];
+    let bytes = 0;
+    const stream = await collectStream(`${session.ws_url}?timings=words`, {
+      onMessage: (_ws, message) => {
+        if (message.type === 'audio') bytes += Buffer.from(message.data, 'base64').length;
+        else order.push({ kind: message.type, at: (bytes / 2 / 16000) * 1000 });
+      },
+    });
+    expect(stream.closeCode).toBe(1000);
+    const timings = stream.control.filter((m) => m.type === 'timings');
+    return { stream, timings, order, totalMs: (stream.bytes.length / 2 / 16000) * 1000 };
+  };
+
+  it('should send exact (native) tone timings before the audio they cover, with offsets into the text as sent', async () => {
+    const text = '  Hello   world.  How are\tyou today?';
+    const { timings, order, totalMs } = await timed({ text });
+    expect(timings.length).toBe(2); // one per sentence
+    const words = timings.flatMap((t) => t.words);
+    expect(timings.every((t) => t.source === 'native')).toBe(true);
+    expect(words.map((w: any) => w.text)).toEqual(['Hello', 'world', 'How', 'are', 'you', 'today']);
+    for (const w of words) expect(text.slice(w.text_start, w.text_end)).toBe(w.text);
+    for (let i = 1; i < words.length; i++)
+      expect(words[i].start_ms).toBeGreaterThanOrEqual(words[i - 1].end_ms);
+    expect(words.at(-1).end_ms).toBeLessThanOrEqual(totalMs + 1);
+    // Each timings message arrives before the audio of its first word.
+    const timingMessages = order.filter((o) => o.kind === 'timings');
+    timings.forEach((t, i) => expect(timingMessages[i].at).toBeLessThanOrEqual(t.words[0].start_ms + 1));
+  });
+
+  it('should estimate espeak timings within each sentence’s audio, monotonic across sentences', async () => {
+    const { timings, totalMs } = await timed({
+      provider: 'espeak',
+      voice: 'en-us',
+      text: 'The quick brown fox jumps. It lands on the lazy dog, twice.',
+    });
+    const words = timings.flatMap((t) => t.words);
+    expect(timings.every((t) => t.source === 'estimated')).toBe(true);
+    expect(words.length).toBe(12);
+    for (let i = 1; i < words.length; i++)
+      expect(words[i].start_ms).toBeGreaterThanOrEqual(words[i - 1].end_ms);
+    expect(words[0].start_ms).toBeGreaterThanOrEqual(0);
+    expect(words.at(-1).end_ms).toBeLessThanOrEqual(totalMs);
+  });
+});

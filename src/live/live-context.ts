@@ -21,7 +21,7 @@ import type { LiveCharBudget } from './char-budget';
 import type { FairSender } from './fair-sender';
 import type { LiveConfig } from './live.config';
 import type { ContextSettings, LiveSettingsInput, LiveSettingsResolver } from './live-settings';
-import { engineTextOf, estimatedTimings, nativeToneTimings, type EngineText } from './live-timings';
+import { engineTextOf, estimatedTimings, nativeToneTimings, type EngineText } from '../text/sentence-timings';
 import { SentenceJob } from './sentence-job';
 
 /** What a context needs from its socket. */

@@ -9,6 +9,8 @@ import { internalDetail, toGatewayException } from '../common/errors/to-gateway-
 import { streamingConfig, type StreamingConfig } from '../config/configuration';
 import { METRIC } from '../metrics/metric-names';
 import type { ReplayLog, StreamEvent } from '../synthesis/replay/replay-log';
+import { engineTextOf } from '../text/sentence-timings';
+import type { WordTiming } from '../text/word-timings';
 import { ReplayStore } from '../synthesis/replay/replay-store';
 import { SynthesisRuns, type RunOutcome, type SynthesisRun } from '../synthesis/synthesis-runs';
 import { SynthesisSlots, type SlotRelease } from '../synthesis/synthesis-slots';
@@ -135,6 +137,13 @@ export class SessionStream {
         }
         this.run.servedBy = audio.providerId;
         this.servedFrom ??= audio.fromCache ? 'cache' : 'engine';
+        if (audio.timings) {
+          await this.log.append({
+            kind: 'timings',
+            words: this.toClientOffsets(audio.timings.words),
+            source: audio.timings.source,
+          });
+        }
         for (const mark of audio.marks ?? []) {
           await this.log.append({ kind: 'mark', name: mark.name, startMs: Math.round(mark.startMs) });
         }
@@ -177,6 +186,23 @@ export class SessionStream {
     }
   }
 
+  /**
+   * Timings come with offsets into the spoken text; the client wants them into what it sent. For plain
+   * text that is the raw text before normalization (kept as `sourceText`); marked-up text keeps the
+   * spoken-text offsets (documented).
+   */
+  private toClientOffsets(words: readonly WordTiming[]): WordTiming[] {
+    const raw = this.session.sourceText;
+    if (!raw || this.session.textFormat !== 'text') return [...words];
+    const map = (this.rawMap ??= engineTextOf(raw));
+    return words.map((w) => {
+      const start = map.rawStart[w.text_start] ?? w.text_start;
+      const end = w.text_end > w.text_start ? (map.rawEnd[w.text_end - 1] ?? w.text_end) : start;
+      return { ...w, text: raw.slice(start, end), text_start: start, text_end: end };
+    });
+  }
+
+  private rawMap: ReturnType<typeof engineTextOf> | undefined;
   private finalDelivered = false;
   private settle: (() => void) | undefined;
 

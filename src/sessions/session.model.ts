@@ -35,6 +35,8 @@ export interface Session {
   purged?: boolean;
   /** How `text` is written (plain, SSML, markdown); `text` is kept as the client sent it. */
   textFormat: TextFormat;
+  /** The text exactly as the client sent it, when normalization changed it (word-timing offsets point into it). */
+  sourceText?: string;
   /** Ignored SSML elements, for the client. */
   warnings: string[];
   /** Whether the audio cache may serve or store this session's audio. */

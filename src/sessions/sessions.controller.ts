@@ -57,6 +57,7 @@ export class SessionsController {
   create(@Body() dto: CreateSessionDto, @Req() req: FastifyRequest): Promise<SessionDto> {
     return this.sessions.create(dto, {
       caller: callerOf(req),
+      rawText: (req.body as { text?: unknown } | undefined)?.text,
       urls: publicUrls(req, this.app.publicBaseUrl),
     });
   }

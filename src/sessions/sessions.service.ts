@@ -38,6 +38,8 @@ import { SessionStreams } from './session-streams';
 export interface RequestContext {
   caller: Caller;
   urls: PublicUrls;
+  /** The `text` exactly as sent (before normalization), for word-timing offsets. */
+  rawText?: unknown;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -113,6 +115,9 @@ export class SessionsService {
       failover: dto.failover ?? 'before_audio',
       client: caller.id,
       textFormat,
+      ...(typeof context.rawText === 'string' && context.rawText !== dto.text && textFormat === 'text'
+        ? { sourceText: context.rawText }
+        : {}),
       warnings,
       cache: dto.cache ?? true,
       ...(dto.frame_ms !== undefined ? { frameMs: dto.frame_ms } : {}),
@@ -188,7 +193,7 @@ export class SessionsService {
    */
   async planFor(
     session: Session,
-    options: { format?: AudioFormat; sampleRateHz?: number; wholeFile?: boolean } = {},
+    options: { format?: AudioFormat; sampleRateHz?: number; wholeFile?: boolean; timings?: boolean } = {},
   ): Promise<SynthesisPlan> {
     const format = options.format ?? session.targetFormat;
     const prepared = prepareText(session.text, session.textFormat ?? 'text', session.language);
@@ -218,6 +223,8 @@ export class SessionsService {
       maxAudioSeconds: this.limits.maxAudioSeconds,
       ...(prepared.segments ? { segments: prepared.segments } : {}),
       cache: session.cache ?? true,
+      // SSML has its own rendering (marks carry its times); timings apply to text and markdown.
+      ...(options.timings && !prepared.segments ? { timings: true } : {}),
     };
   }
 

@@ -221,6 +221,8 @@ function fieldsOf(event: StreamEvent): Array<string | Buffer> {
       ];
     case 'mark':
       return ['k', 'mark', 'name', event.name, 'ms', String(event.startMs)];
+    case 'timings':
+      return ['k', 'timings', 'words', JSON.stringify(event.words), 'source', event.source];
     case 'eos':
       return ['k', 'eos', 'totals', JSON.stringify(event.totals)];
     case 'error':
@@ -260,6 +262,15 @@ function entryOf(raw: Entry): { index: number; event: StreamEvent } {
       };
     case 'mark':
       return { index, event: { kind: 'mark', name: text('name'), startMs: Number(text('ms')) } };
+    case 'timings':
+      return {
+        index,
+        event: {
+          kind: 'timings',
+          words: JSON.parse(text('words')) as never,
+          source: text('source') as 'native',
+        },
+      };
     case 'eos':
       return { index, event: { kind: 'eos', totals: JSON.parse(text('totals')) as never } };
     default:
@@ -328,7 +339,7 @@ class RemoteReplayLog implements ReplayLog {
       for (const raw of batch) {
         const entry = entryOf(raw);
         const e = entry.event;
-        if (e.kind === 'mark') continue;
+        if (e.kind === 'mark' || e.kind === 'timings') continue;
         if (e.kind !== 'audio' && e.kind !== 'switch') return 'beyond_end'; // the stream ended before fromSeq
         if (e.seq >= fromSeq) {
           // The first entry held is already past it: the frames before were trimmed.

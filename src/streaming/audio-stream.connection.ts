@@ -29,6 +29,8 @@ export interface StreamRequest {
   fromSeq?: string;
   /** Who connected (set by the adapter); with API keys, only the session's owner may stream it. */
   callerId?: string;
+  /** `?timings=words`: word timings before the audio they cover. */
+  timings?: boolean;
 }
 
 /** How long a closing socket may take to finish its handshake before we drop it. */
@@ -104,7 +106,7 @@ export class AudioStreamConnection implements StreamReader {
   private async start(session: Session): Promise<ReplayCursor> {
     const claimed = await this.deps.sessions.claimForStreaming(session.id);
     if (!claimed) throw this.whyNotStreamable(await this.deps.sessions.get(session.id));
-    const plan = await this.deps.sessions.planFor(claimed);
+    const plan = await this.deps.sessions.planFor(claimed, { timings: this.request.timings });
     this.stream = await this.deps.streams.start(claimed, plan, { binary: this.request.binary });
     this.deps.streams.follow(session.id, this, false);
     const cursor = await this.stream.log.open(1);
@@ -171,6 +173,11 @@ export class AudioStreamConnection implements StreamReader {
           seq: event.seq,
           text_offset: event.textOffset,
         });
+        continue;
+      }
+      if (event.kind === 'timings') {
+        if (this.request.timings)
+          this.sendJson({ type: 'timings', words: event.words, source: event.source });
         continue;
       }
       if (event.kind === 'mark') {

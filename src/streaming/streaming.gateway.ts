@@ -41,16 +41,22 @@ export class StreamingGateway implements OnGatewayConnection {
     let sessionId = '';
     let binary = false;
     let fromSeq: string | undefined;
+    let timings = false;
     try {
       const url = new URL(request.url ?? '/', 'http://localhost');
       sessionId = safeDecode(url.pathname.slice(STREAM_PATH.length + 1).replace(/\/+$/, ''));
       binary = ['1', 'true'].includes(url.searchParams.get('binary') ?? '');
       fromSeq = url.searchParams.get('from_seq') ?? undefined;
+      timings = url.searchParams.get('timings') === 'words';
     } catch {
       sessionId = '';
     }
     const caller = (request as AuthenticatedUpgrade).caller;
-    new AudioStreamConnection(socket, { sessionId, binary, fromSeq, callerId: caller?.id }, this.deps)
+    new AudioStreamConnection(
+      socket,
+      { sessionId, binary, fromSeq, timings, callerId: caller?.id },
+      this.deps,
+    )
       .run()
       .catch((error: unknown) => {
         this.deps.logger.error({ err: error }, 'stream connection failed');

@@ -135,6 +135,7 @@ export class AudioCache {
       request.speed,
       request.text,
       plan.segments ?? null,
+      plan.timings ?? false,
       first.segmentVoices ?? null,
     ]);
     return createHash('sha256').update(canonical).digest('hex');

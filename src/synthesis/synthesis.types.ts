@@ -1,5 +1,6 @@
 import type { ProviderId, SynthesisRequest, Voice } from '../providers/provider.contract';
 import type { SsmlSegment } from '../text/ssml';
+import type { WordTiming } from '../text/word-timings';
 import type { AudioFormat } from '../transcode/audio-format';
 
 /** Which public route a synthesis serves (a metric label and a log field). */
@@ -45,6 +46,14 @@ export interface SynthesisPlan {
   readonly segments?: readonly SsmlSegment[];
   /** Whether the audio cache may serve and store this plan (default true). */
   readonly cache?: boolean;
+  /** Word timings: sentence by sentence, each sentence's timings before its audio. */
+  readonly timings?: boolean;
+}
+
+/** The words of one sentence with their times on the stream (offsets into the spoken text). */
+export interface SentenceTimings {
+  readonly words: readonly WordTiming[];
+  readonly source: 'native' | 'estimated';
 }
 
 /** An SSML `<mark>` reached on the stream, at `startMs` of output audio. */
@@ -71,6 +80,8 @@ export interface EncodedAudio {
   readonly switched?: ProviderSwitch;
   /** SSML marks reached just before this chunk's audio (the chunk may then carry no data). */
   readonly marks?: readonly StreamMark[];
+  /** Word timings of the audio that follows (the chunk then carries no data). */
+  readonly timings?: SentenceTimings;
   /** The PCM came from the audio cache (a stored entry or a joined synthesis), not a new engine call. */
   readonly fromCache?: boolean;
 }

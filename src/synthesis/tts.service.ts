@@ -12,10 +12,17 @@ import { synthesizeSegments } from '../providers/sentence-pipeline';
 import type { AudioFormat } from '../transcode/audio-format';
 import { TranscodeService } from '../transcode/transcode.service';
 import { ProviderResilienceService } from './provider-resilience.service';
-import type { EncodedAudio, ProviderSwitch, SynthesisAttempt, SynthesisPlan } from './synthesis.types';
+import type {
+  EncodedAudio,
+  ProviderSwitch,
+  SentenceTimings,
+  SynthesisAttempt,
+  SynthesisPlan,
+} from './synthesis.types';
 import { splitSentenceSpans } from '../providers/text/sentence-splitter';
 import { DEFAULT_SEAM_SHAPER_OPTIONS, SeamShaper } from '../providers/audio/seam-shaper';
 import { SILENT_DB, toEspeakSsml, type SsmlSegment } from '../text/ssml';
+import { engineTextOf, estimatedTimings, nativeToneTimings } from '../text/sentence-timings';
 import { AudioCache } from './audio-cache';
 
 /**
@@ -86,9 +93,13 @@ export class TtsService {
     try {
       let providerId: ProviderId | undefined;
       let fromCache: boolean | undefined;
-      for await (const { chunk, provider, switched, mark, fromCache: cached } of pieces) {
+      for await (const { chunk, provider, switched, mark, timings, fromCache: cached } of pieces) {
         providerId = provider;
         fromCache ??= cached ?? false;
+        if (timings !== undefined) {
+          yield { data: EMPTY, providerId, audioMs: stream.audioMs, timings, fromCache };
+          continue;
+        }
         if (mark !== undefined) {
           // A mark sits at the audio encoded so far; it is announced before the audio that follows it.
           yield {
@@ -117,6 +128,8 @@ export class TtsService {
   private enginePcm(plan: SynthesisPlan, signal: AbortSignal): AsyncGenerator<PcmPiece> {
     if (plan.segments)
       return this.withFailover(plan, signal, (attempt) => this.renderSsml(plan, attempt, signal));
+    if (plan.timings)
+      return this.withFailover(plan, signal, (attempt) => this.timedSentences(plan, attempt, signal));
     if (plan.failover === 'mid_stream' && plan.attempts.length > 1)
       return this.sentenceBySentenceWithFailover(plan, signal);
     return this.wholeTextWithFailover(plan, signal);
@@ -193,6 +206,74 @@ export class TtsService {
         }
       }
     }
+  }
+
+  /**
+   * Word timings (`timings=words`): the utterance sentence by sentence (the next one synthesized while the
+   * current one plays), each sentence's audio held until it is complete so that its timings — exact for the
+   * tone generator, otherwise estimated and fitted to the sentence's own audio — go out before it. Offsets
+   * are into the spoken text; times count from the first sample.
+   */
+  private async *timedSentences(
+    plan: SynthesisPlan,
+    attempt: SynthesisAttempt,
+    signal: AbortSignal,
+  ): AsyncGenerator<PcmPiece> {
+    const provider = this.registry.get(attempt.providerId);
+    const { request } = attempt;
+    const sentences = splitSentenceSpans(request.text, { locale: request.language });
+    const native = provider.id === 'mock_tone';
+    let current = -1;
+    let upcoming = 0;
+    let buffered: AudioChunk[] = [];
+    let elapsedMs = 0;
+    function* flush(): Generator<PcmPiece> {
+      const sentence = sentences[current];
+      if (sentence && buffered.length > 0) {
+        const rate = buffered[0].sampleRate;
+        const input = {
+          raw: sentence.text,
+          rawOffset: sentence.start,
+          engine: engineTextOf(sentence.text),
+          startMs: elapsedMs,
+          language: request.language,
+        };
+        const words = native
+          ? nativeToneTimings({ ...input, speed: request.speed, sampleRate: rate })
+          : estimatedTimings({ ...input, pcm: concatPcm(buffered.map((c) => c.pcm)), sampleRate: rate });
+        yield {
+          chunk: { pcm: new Int16Array(0), sampleRate: rate },
+          provider: provider.id,
+          timings: { words, source: native ? 'native' : 'estimated' },
+        };
+      }
+      for (const chunk of buffered) {
+        elapsedMs += (chunk.pcm.length * 1000) / chunk.sampleRate;
+        yield { chunk, provider: provider.id };
+      }
+      buffered = [];
+    }
+    const pcm = synthesizeSegments(
+      sentences,
+      (segment, _i, segmentSignal) =>
+        this.resilience.stream(provider, { ...request, text: segment.text }, segmentSignal, plan.source),
+      signal,
+      {
+        lookAhead: 1,
+        speed: request.speed,
+        // The tone generator's plan is the truth: no trimming, so its native timings stay exact.
+        ...(native ? { shaping: false as const } : {}),
+        onSegment: (i) => (upcoming = i),
+      },
+    );
+    for await (const chunk of pcm) {
+      if (upcoming !== current) {
+        yield* flush();
+        current = upcoming;
+      }
+      buffered.push(chunk);
+    }
+    yield* flush();
   }
 
   private *piece(
@@ -320,11 +401,24 @@ export interface PcmPiece {
   readonly switched?: ProviderSwitch;
   /** An SSML mark at this point of the audio (the chunk is then empty). */
   readonly mark?: string;
+  /** Word timings of the sentence whose audio follows (the chunk is then empty). */
+  readonly timings?: SentenceTimings;
   /** From the audio cache (stored, or a joined synthesis). */
   readonly fromCache?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
+
+function concatPcm(parts: Int16Array[]): Int16Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
 
 /** A segment cut at its marks: each part's marks sit before its first sample. */
 function splitAtMarks(segment: SsmlSegment): Array<{ text: string; marks: string[] }> {

@@ -1,4 +1,5 @@
 import type { ProviderId } from '../../providers/provider.contract';
+import type { WordTiming } from '../../text/word-timings';
 
 /**
  * What a session stream is made of, in order, as a replay log keeps it: audio frames numbered by `seq`
@@ -16,6 +17,11 @@ export type StreamEvent =
       readonly textOffset: number;
     }
   | { readonly kind: 'mark'; readonly name: string; readonly startMs: number }
+  | {
+      readonly kind: 'timings';
+      readonly words: readonly WordTiming[];
+      readonly source: 'native' | 'estimated';
+    }
   | { readonly kind: 'eos'; readonly totals: EosTotals }
   | { readonly kind: 'error'; readonly code: string; readonly message: string };
 

@@ -8,7 +8,7 @@
  * - estimated: every other engine, with `estimateWordTimings` fitted to the sentence's own audio.
  */
 import { segmentsOf } from '../providers/mock-tone/mock-tone.provider';
-import { estimateWordTimings, type WordTiming } from '../text/word-timings';
+import { estimateWordTimings, type WordTiming } from './word-timings';
 
 /**
  * A sentence as the engine gets it (NFC, control characters removed, white space collapsed, trimmed: the

@@ -1,5 +1,5 @@
 import { segmentsOf } from '../providers/mock-tone/mock-tone.provider';
-import { engineTextOf, estimatedTimings, nativeToneTimings } from './live-timings';
+import { engineTextOf, estimatedTimings, nativeToneTimings } from './sentence-timings';
 
 /** Raw offsets of each engine-text unit, as [start, end) pairs. */
 const mapOf = (raw: string) => {
