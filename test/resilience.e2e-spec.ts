@@ -439,3 +439,81 @@ describe('Resume by seq', () => {
     }
   });
 });
+
+describe('Nothing outlives its session', () => {
+  it('should leave no stream, slot, replay buffer, engine process or timer behind after every kind of ending', async () => {
+    const gw = await startApp({
+      PROVIDERS: 'mock_tone,espeak',
+      DEFAULT_PROVIDER: 'espeak',
+      RESUME_WINDOW_SECONDS: '1',
+      MOCK_TONE_REALTIME_FACTOR: '1',
+    });
+    const { SessionStreams } = await import('../src/sessions/session-streams');
+    const { SynthesisSlots } = await import('../src/synthesis/synthesis-slots');
+    const { EspeakProvider } = await import('../src/providers/espeak/espeak.provider');
+    const streams = gw.app.get(SessionStreams);
+    const slots = gw.app.get(SynthesisSlots);
+    const replay = gw.app.get(ReplayStore) as unknown as { size: number };
+    const espeak = gw.app.get(EspeakProvider);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    try {
+      await collectStream(
+        (await createSession(gw.baseUrl, { text: 'Warm up.', target_format: 'pcm16' })).ws_url,
+      );
+      await new Promise((r) => setTimeout(r, 1300));
+      const baseline = timers();
+      const long =
+        'A long sentence for espeak that keeps its process busy for a while, again and again. '.repeat(6);
+      // Completed, cancelled by message, deleted, dropped (resume window ends), and a file and a speech.
+      await collectStream(
+        (await createSession(gw.baseUrl, { text: 'Completed.', target_format: 'mp3' })).ws_url,
+      );
+      const cancelled = await createSession(gw.baseUrl, { text: long, target_format: 'opus' });
+      await collectStream(cancelled.ws_url, {
+        onMessage: (ws, m) => m.seq === 1 && ws.send('{"type":"cancel"}'),
+      });
+      const deleted = await createSession(gw.baseUrl, {
+        text: long,
+        target_format: 'pcm16',
+        provider: 'mock_tone',
+      });
+      await collectStream(deleted.ws_url, {
+        onMessage: (_ws, m) => {
+          if (m.seq === 1)
+            void fetch(`${gw.baseUrl}/v1/tts/sessions/${deleted.session_id}`, { method: 'DELETE' });
+        },
+      });
+      const dropped = await createSession(gw.baseUrl, {
+        text: long,
+        target_format: 'wav',
+        provider: 'mock_tone',
+      });
+      await collectStream(dropped.ws_url, { onMessage: (ws, m) => m.seq === 1 && ws.terminate() });
+      await (
+        await fetch(`${gw.baseUrl}/v1/tts/sessions/${cancelled.session_id}/file?format=flac`)
+      ).arrayBuffer();
+      await (
+        await fetch(`${gw.baseUrl}/v1/audio/speech`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'espeak', voice: 'alloy', input: 'Speech.', response_format: 'aac' }),
+        })
+      ).arrayBuffer();
+            // The dropped stream's window (1 s) and the retained logs' (1 s) pass; so do the test client's own
+      // keep-alive timers (fetch keeps idle connections 4 s).
+      await new Promise((r) => setTimeout(r, 5000));
+      expect(streams.size).toBe(0);
+      expect(slots.active).toBe(0);
+      expect(replay.size).toBe(0);
+      expect(espeak.runningPids()).toEqual([]);
+      expect(timers()).toBeLessThanOrEqual(baseline);
+      const metrics = await (await fetch(`${gw.baseUrl}/metrics`)).text();
+      for (const route of ['stream', 'file', 'speech']) {
+        expect(metrics).toMatch(new RegExp(`^tts_active_streams\\{route="${route}"\\} 0$`, 'm'));
+      }
+      expect(metrics).toMatch(/^tts_resume_buffer_bytes 0$/m);
+    } finally {
+      await gw.close();
+    }
+    }, 40000);
+});

@@ -36,6 +36,28 @@ describe('The compiled server (node dist/main.js)', () => {
     expect(await server.exited).toBe(0);
   });
 
+  it('should refuse configuration it cannot honour, naming the variable, without a stack trace', async () => {
+    const server = await startServer({ PROVIDERS: '', DEFAULT_PROVIDER: 'openai' });
+    expect(await server.exited).not.toBe(0);
+    const output = server.lines.join('\n');
+    expect(output).toMatch(/DEFAULT_PROVIDER "openai"[^\n]*OPENAI_TTS_BASE_URL/);
+    expect(output).not.toMatch(/^\s+at /m);
+    const keys = await startServer({ API_KEYS: 'short' });
+    expect(await keys.exited).not.toBe(0);
+    expect(keys.lines.join('\n')).toMatch(/API_KEYS=\(redacted\)/);
+    expect(keys.lines.join('\n')).not.toContain('short');
+  });
+
+  it('should log one startup line naming the URL and every provider with its state', async () => {
+    const server = await startServer({ LOG_LEVEL: 'info', PROVIDERS: 'mock_tone,espeak' });
+    await waitFor(() => server.json().some((l) => /listening on/.test(l.msg ?? '')), 10000);
+    const line = server.json().find((l) => /listening on/.test(l.msg ?? ''));
+    expect(line.msg).toMatch(/http:\/\/127\.0\.0\.1:\d+; providers: mock_tone \(up\), espeak \(up\)/);
+    // Nest's module wiring is not logged at info.
+    expect(server.json().filter((l) => l.context === 'InstanceLoader')).toEqual([]);
+    expect(await server.stop()).toBe(0);
+  });
+
   it('should refuse to start with a bad variable, naming it, and exit non-zero', async () => {
     const server = await startServer({ RATE_LIMIT_SESSIONS_PER_MINUTE: 'lots' });
     expect(await server.exited).not.toBe(0);
