@@ -53,7 +53,7 @@ describe('API keys and tenancy', () => {
       { text: 'A keyed session.', target_format: 'pcm16', ...body },
       auth(key),
     );
-    return { status: res.status, json: (await res.json()), headers: res.headers };
+    return { status: res.status, json: await res.json(), headers: res.headers };
   };
 
   beforeAll(async () => {
@@ -101,7 +101,7 @@ describe('API keys and tenancy', () => {
         });
         expect({ path, status: res.status }).toEqual({ path, status: 401 });
         expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
-        const body = (await res.json());
+        const body = await res.json();
         expect(body.code ?? body.error?.code).toBe('unauthorized');
       }
     }
@@ -121,7 +121,7 @@ describe('API keys and tenancy', () => {
       const theirs = await fetch(`${server.baseUrl}${path}`, { headers: auth(ALICE) });
       const none = await fetch(`${server.baseUrl}${path.replace(id, unknown)}`, { headers: auth(ALICE) });
       expect(theirs.status).toBe(404);
-      const [a, b] = [(await theirs.json()), (await none.json())];
+      const [a, b] = [await theirs.json(), await none.json()];
       expect(a.code).toBe('session_not_found');
       expect(a.message.replace(id, unknown)).toBe(b.message);
     }
@@ -161,9 +161,9 @@ describe('API keys and tenancy', () => {
     await new Promise((r) => setTimeout(r, 5500));
     expect(await refused(c.json.ws_url)).toBe(401); // expired
     // A GET by the owner hands out a fresh one.
-    const again = (await (
+    const again = await (
       await fetch(`${server.baseUrl}/v1/tts/sessions/${c.json.session_id}`, { headers: auth(BOB) })
-    ).json());
+    ).json();
     expect((await collectStream(again.ws_url)).closeCode).toBe(1000);
   }, 20000);
 
@@ -227,7 +227,7 @@ describe('API keys and tenancy', () => {
   it('should account usage per key name for admins, in metrics and in the stream-end log line', async () => {
     const usage = await fetch(`${server.baseUrl}/v1/admin/usage`, { headers: auth(ADMIN) });
     expect(usage.status).toBe(200);
-    const body = (await usage.json());
+    const body = await usage.json();
     expect(body.keys.bob.sessions).toBeGreaterThan(0);
     expect(body.keys.bob.audio_seconds).toBeGreaterThan(0);
     expect(body.keys.bob.bytes).toBeGreaterThan(0);
@@ -241,7 +241,7 @@ describe('API keys and tenancy', () => {
   it('should hand out a single-use live-socket URL to a key', async () => {
     const res = await post('/v1/tts/live/token', {}, auth(BOB));
     expect(res.status).toBe(200);
-    const body = (await res.json());
+    const body = await res.json();
     expect(body.ws_url).toMatch(/\/v1\/tts\/live\?token=[\w-]{40,}$/);
     expect(body.expires_in).toBe(5);
   });

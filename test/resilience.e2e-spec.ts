@@ -453,7 +453,7 @@ describe('Nothing outlives its session', () => {
     const { EspeakProvider } = await import('../src/providers/espeak/espeak.provider');
     const streams = gw.app.get(SessionStreams);
     const slots = gw.app.get(SynthesisSlots);
-    const replay = gw.app.get(ReplayStore) as unknown as { size: number };
+    const replay = gw.app.get<ReplayStore, { size: number }>(ReplayStore);
     const espeak = gw.app.get(EspeakProvider);
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     try {
@@ -499,7 +499,7 @@ describe('Nothing outlives its session', () => {
           body: JSON.stringify({ model: 'espeak', voice: 'alloy', input: 'Speech.', response_format: 'aac' }),
         })
       ).arrayBuffer();
-            // The dropped stream's window (1 s) and the retained logs' (1 s) pass; so do the test client's own
+      // The dropped stream's window (1 s) and the retained logs' (1 s) pass; so do the test client's own
       // keep-alive timers (fetch keeps idle connections 4 s).
       await new Promise((r) => setTimeout(r, 5000));
       expect(streams.size).toBe(0);
@@ -515,5 +515,5 @@ describe('Nothing outlives its session', () => {
     } finally {
       await gw.close();
     }
-    }, 40000);
+  }, 40000);
 });

@@ -171,7 +171,7 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
       if (value === undefined) return undefined;
       if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
         throw new Error(`${where} (${name}): "${field}" must be a list of strings`);
-      return value as string[];
+      return value;
     };
     return this.entry(
       {

@@ -49,7 +49,8 @@ export function prepareText(raw: string, format: TextFormat, language?: string):
  */
 // Controls but tab and line breaks, plus zero-width and bidi-override characters (as normalizeText).
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const SOURCE_CONTROLS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200D\u2060\uFEFF\u202A-\u202E]/gu;
+const SOURCE_CONTROLS =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200D\u2060\uFEFF\u202A-\u202E]/gu;
 
 export function normalizeSource(text: string): string {
   return text.normalize('NFC').replace(SOURCE_CONTROLS, '').trim();
