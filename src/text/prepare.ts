@@ -48,8 +48,8 @@ export function prepareText(raw: string, format: TextFormat, language?: string):
  * removed, trimmed. Markdown needs its line breaks, SSML its exact characters.
  */
 // Controls but tab and line breaks, plus zero-width and bidi-override characters (as normalizeText).
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const SOURCE_CONTROLS =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200D\u2060\uFEFF\u202A-\u202E]/gu;
 
 export function normalizeSource(text: string): string {
