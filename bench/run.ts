@@ -7,9 +7,10 @@
  *   npm run bench -- --only churn,burst         some scenarios; the others keep their last figures
  *   npm run bench -- --server path/to/main.js   another build of the server (default dist/main.js)
  *
- * Scenarios: formats, concurrency, complexity, resampler, idle, ttfa, churn, burst. The server ones need
- * `npm run build:server` first. Results are also kept, as JSON, in a comment at the end of BENCHMARKS.md,
- * which is how a partial run keeps the sections it did not measure.
+ * Scenarios: formats, concurrency, complexity, resampler, idle, ttfa, churn, burst, and `live` (bench/live.ts,
+ * only with --only). The server ones need `npm run build:server` first. Results are also kept, as JSON, in a
+ * comment at the end of BENCHMARKS.md, which is how a partial run keeps the sections it did not measure;
+ * sections other benchmarks keep there between their own `<!-- name:begin/end -->` markers are carried over.
  */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
@@ -51,8 +52,11 @@ const SCENARIOS = [
   'ttfa',
   'churn',
   'burst',
+  'live',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
+/** Run only when asked for (`--only live`): bench/live.ts needs espeak-ng and takes minutes. */
+const OPT_IN: readonly Scenario[] = ['live'];
 
 const started = performance.now();
 const log = (message: string) =>
@@ -110,6 +114,17 @@ function memoryInFreshProcess(label: string): { mib: number; n: number } {
   return JSON.parse(out.trim().split('\n').pop()!) as { mib: number; n: number };
 }
 
+/**
+ * Sections other benchmarks keep in BENCHMARKS.md between their own markers (`<!-- live-bench:begin -->`
+ * ... `<!-- live-bench:end -->`, written by bench/live.ts and the like), by name: carried over unchanged.
+ */
+function markedSections(): Map<string, string> {
+  const text = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
+  const sections = new Map<string, string>();
+  for (const m of text.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)) sections.set(m[1], m[0]);
+  return sections;
+}
+
 /** The results of the last run, from the comment at the end of BENCHMARKS.md (none if absent or stale). */
 function previousResults(): Partial<Results> {
   try {
@@ -129,7 +144,7 @@ function parseArgs(argv: readonly string[]): { only: Set<Scenario>; server?: str
     return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
   };
   const only = value('--only');
-  const chosen = only ? only.split(',').map((s) => s.trim()) : [...SCENARIOS];
+  const chosen = only ? only.split(',').map((s) => s.trim()) : SCENARIOS.filter((s) => !OPT_IN.includes(s));
   const unknown = chosen.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (unknown.length > 0)
     throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
@@ -211,13 +226,23 @@ async function main(): Promise<void> {
     await app.close();
   }
 
-  const report = renderReport({
+  const sections = markedSections();
+  if (only.has('live')) {
+    log('live text input (bench/live.ts)');
+    const live = await import('./live');
+    sections.set('live-bench', live.renderLiveSection(await live.runLiveBenchmark({ server })));
+  }
+
+  const rendered = renderReport({
     ...results,
     machine: { ...host, loadAfter: load() },
     parallel: PARALLEL,
     rounds: ROUNDS,
     runtimeSeconds: (performance.now() - started) / 1000,
   });
+  // Other benchmarks' sections go after ours, before the JSON of our results (which stays last).
+  const at = rendered.lastIndexOf(RESULTS_MARKER);
+  const report = [rendered.slice(0, at).trimEnd(), ...sections.values(), rendered.slice(at)].join('\n\n');
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, report);
   log(`wrote ${OUT}`);
