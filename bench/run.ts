@@ -7,7 +7,8 @@
  *   npm run bench -- --only churn,burst         some scenarios; the others keep their last figures
  *   npm run bench -- --server path/to/main.js   another build of the server (default dist/main.js)
  *
- * Scenarios: formats, concurrency, complexity, resampler, idle, ttfa, churn, burst, and `live` (bench/live.ts,
+ * Scenarios: formats, concurrency, complexity, resampler, idle, ttfa, churn, burst, state (bench/state-cache.ts:
+ * Redis vs in-process state, the audio cache), and `live` (bench/live.ts,
  * only with --only). The server ones need `npm run build:server` first. Results are also kept, as JSON, in a
  * comment at the end of BENCHMARKS.md, which is how a partial run keeps the sections it did not measure;
  * sections other benchmarks keep there between their own `<!-- name:begin/end -->` markers are carried over.
@@ -52,6 +53,7 @@ const SCENARIOS = [
   'ttfa',
   'churn',
   'burst',
+  'state',
   'live',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -231,6 +233,14 @@ async function main(): Promise<void> {
     log('live text input (bench/live.ts)');
     const live = await import('./live');
     sections.set('live-bench', live.renderLiveSection(await live.runLiveBenchmark({ server })));
+  }
+  if (only.has('state')) {
+    log('shared state and audio cache (bench/state-cache.ts)');
+    const state = await import('./state-cache');
+    sections.set(
+      'state-cache-bench',
+      state.renderStateCacheSection(await state.runStateCacheBenchmark({ server })),
+    );
   }
 
   const rendered = renderReport({

@@ -69,9 +69,12 @@ async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<voi
   throw new Error('timed out');
 }
 
-async function gateway(env: Record<string, string>): Promise<{ base: string; child: ChildProcess }> {
+async function gateway(
+  main: string,
+  env: Record<string, string>,
+): Promise<{ base: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [main], {
     env: {
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
@@ -184,12 +187,13 @@ async function fakeEngine(): Promise<{ url: string; calls: Map<string, number>; 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, calls, server };
 }
 
-export async function runStateCacheBenchmark(): Promise<StateCacheResults> {
+export async function runStateCacheBenchmark(options: { server?: string } = {}): Promise<StateCacheResults> {
+  const main = options.server ?? MAIN;
   const results: Partial<StateCacheResults> = {
     measuredAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
   // Redis vs in process.
-  const local = await gateway({ PROVIDERS: 'mock_tone', CACHE_MAX_BYTES: '0' });
+  const local = await gateway(main, { PROVIDERS: 'mock_tone', CACHE_MAX_BYTES: '0' });
   try {
     await churn(local.base, 100, 10); // warm-up
     results.inProcess = await churn(local.base, 1000, 20);
@@ -208,7 +212,7 @@ export async function runStateCacheBenchmark(): Promise<StateCacheResults> {
         () => Promise.resolve(spawnSync('redis-cli', ['-p', String(port), 'ping']).status === 0),
         5000,
       );
-      const shared = await gateway({
+      const shared = await gateway(main, {
         PROVIDERS: 'mock_tone',
         CACHE_MAX_BYTES: '0',
         REDIS_URL: `redis://127.0.0.1:${port}`,
@@ -240,7 +244,7 @@ export async function runStateCacheBenchmark(): Promise<StateCacheResults> {
       DEFAULT_PROVIDER: 'openai',
       OPENAI_TTS_BASE_URL: engine.url,
     };
-    const cached = await gateway({ ...env, CACHE_MAX_BYTES: String(64 << 20) });
+    const cached = await gateway(main, { ...env, CACHE_MAX_BYTES: String(64 << 20) });
     try {
       const prompt = 'Please hold, your call is important to us.';
       const ttfa: number[] = [];
@@ -267,7 +271,7 @@ export async function runStateCacheBenchmark(): Promise<StateCacheResults> {
     } finally {
       await stop(cached.child);
     }
-    const uncached = await gateway({ ...env, CACHE_MAX_BYTES: '0' });
+    const uncached = await gateway(main, { ...env, CACHE_MAX_BYTES: '0' });
     try {
       const prompt = 'Your call will be answered in the order it was received.';
       const ttfa: number[] = [];
