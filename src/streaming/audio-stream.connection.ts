@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { PinoLogger } from 'nestjs-pino';
 import type { Counter } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
@@ -31,6 +32,11 @@ export interface StreamRequest {
   callerId?: string;
   /** `?timings=words`: word timings before the audio they cover. */
   timings?: boolean;
+  /**
+   * The TCP socket under the WebSocket (the upgrade request's). When given, the frames sent in one turn of
+   * the event loop (audio ready together, the last frame and `eos`, the close frame) leave in one write.
+   */
+  transport?: Pick<Socket, 'cork' | 'uncork'>;
 }
 
 /** How long a closing socket may take to finish its handshake before we drop it. */
@@ -56,6 +62,7 @@ export class AudioStreamConnection implements StreamReader {
   private alive = true;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly budget: MessageBudget;
+  private corked = false;
 
   constructor(
     private readonly socket: WebSocket,
@@ -257,8 +264,25 @@ export class AudioStreamConnection implements StreamReader {
     }
   }
 
+  /**
+   * One write per turn instead of one per frame: a loopback or LAN write costs a syscall each, and under
+   * churn those were the largest single cost. Corked until the ticks of this turn ran, so nothing waits for
+   * a timer; the first frame of a stream still leaves in its own turn (the replay reader yields after it).
+   */
+  private corkTurn(): void {
+    const transport = this.request.transport;
+    if (!transport || this.corked) return;
+    this.corked = true;
+    transport.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      transport.uncork();
+    });
+  }
+
   private sendAudio(event: Extract<StreamEvent, { kind: 'audio' }>): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.corkTurn();
     const data = event.data;
     if (this.request.binary) this.socket.send(data, { binary: true });
     else {
@@ -268,7 +292,9 @@ export class AudioStreamConnection implements StreamReader {
   }
 
   private sendJson(message: Record<string, unknown>): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.corkTurn();
+    this.socket.send(JSON.stringify(message));
   }
 
   /** Close with a handshake, but never wait on a client that stopped reading. */

@@ -54,7 +54,7 @@ export class StreamingGateway implements OnGatewayConnection {
     const caller = (request as AuthenticatedUpgrade).caller;
     new AudioStreamConnection(
       socket,
-      { sessionId, binary, fromSeq, timings, callerId: caller?.id },
+      { sessionId, binary, fromSeq, timings, callerId: caller?.id, transport: request.socket },
       this.deps,
     )
       .run()

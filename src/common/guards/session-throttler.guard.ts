@@ -34,8 +34,17 @@ export class SessionThrottlerGuard extends ThrottlerGuard {
     super(options, storage, reflector);
   }
 
-  protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
-    return Promise.resolve(!this.routeLabel(context));
+  /**
+   * Unlimited (RATE_LIMIT_SESSIONS_PER_MINUTE=0 and no key limit) is skipped rather than counted: the
+   * in-memory storage keeps one timestamp per hit and filters them all on every request.
+   */
+  protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
+    if (!this.routeLabel(context)) return true;
+    for (const throttler of this.throttlers) {
+      const limit = typeof throttler.limit === 'function' ? await throttler.limit(context) : throttler.limit;
+      if (limit < Number.MAX_SAFE_INTEGER) return false;
+    }
+    return true;
   }
 
   protected override getTracker(req: Record<string, unknown>): Promise<string> {
