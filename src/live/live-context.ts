@@ -10,12 +10,16 @@ import { countCharacters, utf8ByteLength } from '../common/text/normalize-text';
 import type { LimitsConfig } from '../config/configuration';
 import { DEFAULT_SEAM_SHAPER_OPTIONS, SeamShaper } from '../providers/audio/seam-shaper';
 import { PAUSE_MS } from '../providers/sentence-pipeline';
+import type { ProviderId, Voice } from '../providers/provider.contract';
+import { segmentEnd } from '../providers/text/sentence-splitter';
 import { sourceOf } from '../sessions/sessions.service';
 import type { RunDescription, RunOutcome, SynthesisRun, SynthesisRuns } from '../synthesis/synthesis-runs';
 import type { SlotRelease } from '../synthesis/synthesis-slots';
 import type { EncodedAudio, SynthesisPlan } from '../synthesis/synthesis.types';
 import type { PcmPiece, TtsService } from '../synthesis/tts.service';
+import { LiveTextError, MarkdownLiveFilter, SsmlLiveFilter, type SsmlUnit } from '../text/live-text-filter';
 import { SentenceAccumulator, type CompletedSentence } from '../text/sentence-accumulator';
+import type { SsmlSegment } from '../text/ssml';
 import type { WordTiming } from '../text/word-timings';
 import type { LiveCharBudget } from './char-budget';
 import type { FairSender } from './fair-sender';
@@ -69,10 +73,17 @@ interface SentenceItem {
   readonly trigger: SentenceTrigger;
   readonly completedAt: number;
   readonly bytes: number;
+  /** SSML: the segment this item renders (voice, rate, volume, break after, marks) and the pause before it. */
+  readonly ssml?: { readonly segment: SsmlSegment; readonly pauseBeforeMs: number };
   job?: SentenceJob;
 }
 
 type QueueItem = SentenceItem | { readonly kind: 'flushed' } | { readonly kind: 'end' };
+
+/** Distinct SSML warnings sent per context. */
+const MAX_WARNINGS = 20;
+/** SSML voice names resolved per context (memo size). */
+const MAX_SEGMENT_VOICES = 32;
 
 /** Abort reason of a barge-in: nothing more is sent, no error frame (the `cleared` ack said it all). */
 class Cleared extends Error {
@@ -107,6 +118,12 @@ export class Silenced extends Error {
  *   frames are sent from inside `pieces()`, when every frame of the audio before them has left.
  * - `clear` is synchronous: the context's waiting frame is withdrawn, nothing of it is sent afterwards, the
  *   `cleared` ack goes out, and the abort reaches the engine (process killed, request aborted).
+ * - `text_format` (`live-text-filter.ts`): markdown goes through `MarkdownLiveFilter` before the
+ *   accumulator (so sentences and timings are of the spoken text); SSML goes through `SsmlLiveFilter`, whose
+ *   fragments become one item per segment, rendered by `TtsService` as the session path renders SSML
+ *   (`SynthesisPlan.segments`), with the fragment's boundary pause before it and its marks sent as `mark`
+ *   frames at their place in the audio. Ignored SSML is reported in `warning` frames, invalid SSML ends the
+ *   context with `validation_failed`. Character budgets count the text as the client sent it.
  */
 export class LiveContext {
   private state: 'opening' | 'open' | 'ending' | 'closed' = 'opening';
@@ -131,6 +148,13 @@ export class LiveContext {
   private pendingBytes = 0;
   private sentences = 0;
   private eosReason: string | undefined;
+  private readonly markdown: MarkdownLiveFilter | undefined;
+  private readonly ssml: SsmlLiveFilter | undefined;
+  /** SSML: length of the spoken text so far (segment texts, each followed by a space): timing offsets. */
+  private spokenChars = 0;
+  private readonly warned = new Set<string>();
+  /** SSML `<voice name>` values resolved per provider of the attempts, by name. */
+  private readonly segmentVoices = new Map<string, Promise<ReadonlyMap<ProviderId, Voice>>>();
   private firstFrame: { completedAt: number; provider: string } | undefined;
   private readonly logExtra: Record<string, unknown>;
   readonly done: Promise<void>;
@@ -146,7 +170,16 @@ export class LiveContext {
     this.accumulator = new SentenceAccumulator({
       locale: input.language === undefined ? undefined : canonicalLanguage(input.language),
     });
-    this.logExtra = { liveSocket: host.connectionId, contextId: id, binary: host.binary };
+    const format = input.text_format ?? 'text';
+    if (format === 'markdown') this.markdown = new MarkdownLiveFilter();
+    if (format === 'ssml') {
+      this.ssml = new SsmlLiveFilter({
+        // say-as reads the context's language; before its settings resolve, the one asked for.
+        language: () => this.settings?.language ?? input.language,
+        maxHeldBytes: deps.config.maxBufferedTextBytes,
+      });
+    }
+    this.logExtra = { liveSocket: host.connectionId, contextId: id, binary: host.binary, textFormat: format };
     deps.metrics.activeContexts.inc();
     this.abort.signal.addEventListener('abort', () => this.wake(), { once: true });
     this.done = this.lifecycle();
@@ -170,7 +203,7 @@ export class LiveContext {
       return this.fail(
         new GatewayException(
           ErrorCode.PayloadTooLarge,
-          `context "${this.id}" would receive more than ${maxContextTextBytes} bytes of text (LIVE_MAX_CONTEXT_TEXT_BYTES); end it and continue in a new context`,
+          `context "${this.id}" would receive more than ${maxContextTextBytes} bytes of text (LIVE_MAX_CONTEXT_TEXT_BYTES); end it and continue in a new context${this.holding()}`,
         ),
       );
     }
@@ -178,7 +211,7 @@ export class LiveContext {
       return this.fail(
         new GatewayException(
           ErrorCode.PayloadTooLarge,
-          `this socket holds more than ${maxBufferedTextBytes} bytes of text not yet synthesized (LIVE_MAX_BUFFERED_TEXT_BYTES); send text about as fast as it is spoken`,
+          `this socket holds more than ${maxBufferedTextBytes} bytes of text not yet synthesized (LIVE_MAX_BUFFERED_TEXT_BYTES); send text about as fast as it is spoken${this.holding()}`,
         ),
       );
     }
@@ -187,9 +220,54 @@ export class LiveContext {
     this.receivedChars += chars;
     if (this.settings && !this.allowed(this.settings)) return;
     this.spend(chars);
-    for (const sentence of this.accumulator.push(text)) this.enqueue(sentence, 'punctuation');
+    this.filtered(() => {
+      if (this.ssml) return this.enqueueSsml(this.ssml.push(text), 'punctuation');
+      const spoken = this.markdown ? this.markdown.push(text) : text;
+      for (const sentence of this.accumulator.push(spoken)) this.enqueue(sentence, 'punctuation');
+    });
     this.syncPending();
     this.armGap();
+  }
+
+  /** Runs a step of the text format's filter; invalid SSML (or SSML held too long) fails the context. */
+  private filtered(step: () => void): boolean {
+    try {
+      step();
+      return true;
+    } catch (error) {
+      if (!(error instanceof LiveTextError)) throw error;
+      this.fail(
+        error.kind === 'invalid'
+          ? GatewayException.invalidField(
+              'text',
+              `invalid SSML in context "${this.id}" at character ${error.offset} of its text: ${error.reason}`,
+            )
+          : new GatewayException(
+              ErrorCode.PayloadTooLarge,
+              `context "${this.id}": SSML held since character ${error.offset} of its text: ${error.reason} (LIVE_MAX_BUFFERED_TEXT_BYTES)`,
+            ),
+      );
+      return false;
+    }
+  }
+
+  /** Why text is held, for the limits' messages: an SSML fragment that cannot be cut yet. */
+  private holding(): string {
+    const waiting = this.ssml?.waitingFor;
+    return waiting
+      ? `; its SSML is held until ${waiting} (a fragment is spoken once it can be cut: at a sentence end or a closed element, never inside say-as, sub, an unknown element or a tag)`
+      : '';
+  }
+
+  /** What `flush` and the idle gap release: the filter's held text, then the accumulator's partial sentence. */
+  private releaseHeld(trigger: 'flush' | 'idle_gap'): void {
+    this.filtered(() => {
+      if (this.ssml) return this.enqueueSsml(this.ssml.flush(), trigger);
+      if (this.markdown)
+        for (const sentence of this.accumulator.push(this.markdown.flush())) this.enqueue(sentence, trigger);
+      const sentence = this.accumulator.flush();
+      if (sentence) this.enqueue(sentence, trigger);
+    });
   }
 
   /**
@@ -238,8 +316,10 @@ export class LiveContext {
   flush(): void {
     this.touch();
     clearTimeout(this.gapTimer);
-    const sentence = this.accumulator.flush();
-    if (sentence) this.enqueue(sentence, 'flush');
+    // SSML that cannot be cut where it stands (inside say-as, a tag) stays held: `flushed` follows the
+    // audio of what could be released.
+    this.releaseHeld('flush');
+    if (this.over) return;
     this.queue.push({ kind: 'flushed' });
     this.syncPending();
     this.wake();
@@ -250,7 +330,13 @@ export class LiveContext {
     if (!this.accepting) return;
     clearTimeout(this.gapTimer);
     clearTimeout(this.idleTimer);
-    for (const sentence of this.accumulator.end()) this.enqueue(sentence, 'end');
+    const ended = this.filtered(() => {
+      if (this.ssml) return this.enqueueSsml(this.ssml.end(), 'end');
+      if (this.markdown)
+        for (const sentence of this.accumulator.push(this.markdown.end())) this.enqueue(sentence, 'end');
+      for (const sentence of this.accumulator.end()) this.enqueue(sentence, 'end');
+    });
+    if (!ended) return;
     this.queue.push({ kind: 'end' });
     this.state = 'ending';
     this.eosReason = reason;
@@ -384,54 +470,76 @@ export class LiveContext {
   private async *speak(item: SentenceItem, settings: ContextSettings): AsyncGenerator<PcmPiece> {
     const job = item.job ?? this.startJob(item);
     this.kick();
-    const startMs = this.outMs;
-    const timing = {
+    const timing = (startMs: number) => ({
       raw: item.sentence.text,
       rawOffset: item.sentence.start,
       engine: item.engine,
       startMs,
       language: settings.language,
-    };
+    });
     const source = job.pieces()[Symbol.asyncIterator]();
     const first = await source.next();
     if (first.done) {
       // The engine said nothing (a sentence of symbols): its words still get their offsets.
       if (settings.timings)
-        this.sendTimings(estimatedTimings({ ...timing, pcm: new Int16Array(0), sampleRate: 1 }), 'estimated');
+        this.sendTimings(
+          estimatedTimings({ ...timing(this.outMs), pcm: new Int16Array(0), sampleRate: 1 }),
+          'estimated',
+        );
       return;
     }
     const provider = first.value.provider;
-    // The tone generator's audio is kept exactly as rendered (its pauses are part of its timing plan).
-    const native = provider === 'mock_tone';
-    const rest = prepend(first.value, source);
-    const pcm = native ? rest : shapeSentence(rest);
-    this.firstFrame = { completedAt: item.completedAt, provider };
     let rate = first.value.chunk.sampleRate;
+    // SSML: the pause of the boundary its fragment was cut at comes first; the rest is the renderer's (edges
+    // trimmed, breaks as exact silence, marks in place), so it is neither shaped again nor followed by a pause.
+    const ssml = item.ssml;
+    if (ssml && ssml.pauseBeforeMs > 0) yield* this.pause(rate, ssml.pauseBeforeMs, provider);
+    const startMs = this.outMs;
+    // The tone generator's audio is kept exactly as rendered (its pauses are part of its timing plan).
+    const native = !ssml && provider === 'mock_tone';
+    const rest = prepend(first.value, source);
+    const pcm = native || ssml ? rest : shapeSentence(rest);
+    this.firstFrame = { completedAt: item.completedAt, provider };
     if (settings.timings && native) {
-      this.sendTimings(nativeToneTimings({ ...timing, speed: settings.speed, sampleRate: rate }), 'native');
-      for await (const piece of pcm) yield this.fed(piece);
+      this.sendTimings(
+        nativeToneTimings({ ...timing(startMs), speed: settings.speed, sampleRate: rate }),
+        'native',
+      );
+      for await (const piece of pcm) yield* this.out(piece);
     } else if (settings.timings) {
       // Estimates are fitted to the sentence's whole audio, so it is rendered before any of it is sent.
       const pieces: PcmPiece[] = [];
       for await (const piece of pcm) pieces.push(piece);
-      const joined = joinPcm(pieces);
+      const joined = joinPcm(pieces.filter((piece) => piece.mark === undefined));
       this.sendTimings(
-        estimatedTimings({ ...timing, pcm: joined.pcm, sampleRate: joined.sampleRate }),
+        estimatedTimings({ ...timing(startMs), pcm: joined.pcm, sampleRate: joined.sampleRate }),
         'estimated',
       );
-      for (const piece of pieces) yield this.fed(piece);
+      for (const piece of pieces) yield* this.out(piece);
       rate = joined.sampleRate;
     } else {
       for await (const piece of pcm) {
         rate = piece.chunk.sampleRate;
-        yield this.fed(piece);
+        yield* this.out(piece);
       }
     }
-    if (!native && !this.endsNext()) {
-      const samples = Math.round((rate * PAUSE_MS[item.sentence.end]) / 1000 / settings.speed);
-      for (let left = samples, step = Math.round(rate / 10); left > 0; left -= step)
-        yield this.fed({ chunk: { pcm: new Int16Array(Math.min(step, left)), sampleRate: rate }, provider });
+    if (!native && !ssml && !this.endsNext())
+      yield* this.pause(rate, PAUSE_MS[item.sentence.end] / settings.speed, provider);
+  }
+
+  /** A piece on its way to the encoder; an SSML mark becomes its frame, at the audio fed so far. */
+  private *out(piece: PcmPiece): Generator<PcmPiece> {
+    if (piece.mark !== undefined) {
+      this.control({ type: 'mark', name: piece.mark, start_ms: Math.round(this.outMs) });
+      return;
     }
+    yield this.fed(piece);
+  }
+
+  private *pause(rate: number, ms: number, provider: PcmPiece['provider']): Generator<PcmPiece> {
+    const samples = Math.round((rate * ms) / 1000);
+    for (let left = samples, step = Math.round(rate / 10); left > 0; left -= step)
+      yield this.fed({ chunk: { pcm: new Int16Array(Math.min(step, left)), sampleRate: rate }, provider });
   }
 
   private fed(piece: PcmPiece): PcmPiece {
@@ -464,9 +572,10 @@ export class LiveContext {
     }
   }
 
-  private enqueue(sentence: CompletedSentence, trigger: SentenceTrigger): void {
+  private enqueue(sentence: CompletedSentence, trigger: SentenceTrigger, ssml?: SentenceItem['ssml']): void {
     const engine = engineTextOf(sentence.text);
-    if (!engine.text) return;
+    // An SSML segment without text still has its marks or its break to render.
+    if (!engine.text && !ssml) return;
     this.sentences++;
     this.deps.metrics.sentences.inc({ trigger });
     this.queue.push({
@@ -476,9 +585,48 @@ export class LiveContext {
       trigger,
       completedAt: performance.now(),
       bytes: utf8ByteLength(sentence.text),
+      ...(ssml ? { ssml } : {}),
     });
     this.kick();
     this.wake();
+  }
+
+  /**
+   * SSML fragments: one item per segment (so sentence k+1 renders while k plays, as for text), the
+   * fragment's pause before its first. Offsets for timings run over the segment texts.
+   */
+  private enqueueSsml(units: readonly SsmlUnit[], trigger: SentenceTrigger): void {
+    for (const unit of units) {
+      for (const warning of unit.warnings) this.warn(`SSML ignored: ${warning}`);
+      unit.segments.forEach((segment, index) => {
+        const start = this.spokenChars;
+        this.spokenChars += segment.text.length + (segment.text ? 1 : 0);
+        const sentence: CompletedSentence = {
+          text: segment.text,
+          end: segmentEnd(segment.text),
+          start,
+          endOffset: start + segment.text.length,
+        };
+        this.enqueue(sentence, trigger, { segment, pauseBeforeMs: index === 0 ? unit.pauseBeforeMs : 0 });
+      });
+    }
+  }
+
+  /**
+   * A `warning` frame about ignored SSML, once per distinct message, at most MAX_WARNINGS per context (an
+   * LLM repeating an unknown tag in every sentence gets one).
+   */
+  private warn(message: string): void {
+    if (this.warned.has(message) || this.warned.size > MAX_WARNINGS) return;
+    this.warned.add(message);
+    this.control({
+      type: 'warning',
+      code: ErrorCode.ValidationFailed,
+      message:
+        this.warned.size > MAX_WARNINGS
+          ? 'more SSML was ignored in this context; further warnings are not sent'
+          : message,
+    });
   }
 
   /** Starts the synthesis of the first sentence in line (the one after the sentence being spoken). */
@@ -491,6 +639,7 @@ export class LiveContext {
   private startJob(item: SentenceItem): SentenceJob {
     const settings = this.settings!;
     const text = item.engine.text;
+    const segment = item.ssml?.segment;
     const plan: SynthesisPlan = {
       attempts: settings.attempts.map((a) => ({ providerId: a.providerId, request: { ...a.request, text } })),
       format: settings.format,
@@ -498,13 +647,56 @@ export class LiveContext {
       failover: 'before_audio',
       source: sourceOf(this.host.caller.id, text, settings.voice),
       maxAudioSeconds: this.deps.limits.maxAudioSeconds,
+      ...(segment ? { segments: [segment] } : {}),
     };
-    const job = new SentenceJob((signal) => this.deps.tts.pcm(plan, signal), this.abort.signal);
+    const voice = segment?.voice;
+    const job = new SentenceJob(
+      (signal) => (voice ? this.withSegmentVoice(plan, voice, signal) : this.deps.tts.pcm(plan, signal)),
+      this.abort.signal,
+    );
     item.job = job;
     this.jobs.add(job.settled);
     void job.settled.then(() => this.jobs.delete(job.settled));
     this.syncPending();
     return job;
+  }
+
+  /** An SSML segment with `<voice name>`: each attempt gets that voice of its provider, if it has one. */
+  private async *withSegmentVoice(
+    plan: SynthesisPlan,
+    name: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<PcmPiece> {
+    const voices = await this.segmentVoicesOf(name, plan.attempts);
+    signal.throwIfAborted();
+    const attempts = plan.attempts.map((attempt) => {
+      const voice = voices.get(attempt.providerId);
+      return voice ? { ...attempt, segmentVoices: { [name]: voice } } : attempt;
+    });
+    yield* this.deps.tts.pcm({ ...plan, attempts }, signal);
+  }
+
+  private segmentVoicesOf(
+    name: string,
+    attempts: SynthesisPlan['attempts'],
+  ): Promise<ReadonlyMap<ProviderId, Voice>> {
+    let lookup = this.segmentVoices.get(name);
+    if (!lookup) {
+      // Names come from the client: a bounded memo, the catalog behind it is cached anyway.
+      if (this.segmentVoices.size >= MAX_SEGMENT_VOICES) this.segmentVoices.clear();
+      lookup = Promise.all(
+        attempts.map(
+          async (a) => [a.providerId, await this.deps.settings.segmentVoice(a.providerId, name)] as const,
+        ),
+      ).then((found) => {
+        const primary = attempts[0].providerId;
+        if (!found.find(([id]) => id === primary)?.[1])
+          this.warn(`voice "${name}" is not a voice of provider "${primary}"; the context's voice is used`);
+        return new Map(found.filter((f): f is readonly [ProviderId, Voice] => f[1] !== undefined));
+      });
+      this.segmentVoices.set(name, lookup);
+    }
+    return lookup;
   }
 
   private async sendAudio(audio: EncodedAudio): Promise<void> {
@@ -543,21 +735,25 @@ export class LiveContext {
   private syncPending(): void {
     let pending = 0;
     if (!this.over) {
-      pending = utf8ByteLength(this.accumulator.pending);
+      pending = utf8ByteLength(this.accumulator.pending) + this.heldBytes();
       for (const item of this.queue) if (item.kind === 'sentence' && !item.job) pending += item.bytes;
     }
     this.host.adjustBufferedText(pending - this.pendingBytes);
     this.pendingBytes = pending;
   }
 
+  /** Text the format's filter holds (a markdown line, an SSML fragment), UTF-8 bytes. */
+  private heldBytes(): number {
+    return this.markdown?.heldBytes ?? this.ssml?.heldBytes ?? 0;
+  }
+
   /** A partial sentence left idle for LIVE_IDLE_GAP_MS is spoken as it is. */
   private armGap(): void {
     clearTimeout(this.gapTimer);
-    if (!this.accepting || !this.accumulator.pending.trim()) return;
+    if (!this.accepting || (!this.accumulator.pending.trim() && this.heldBytes() === 0)) return;
     this.gapTimer = setTimeout(() => {
       if (!this.accepting) return;
-      const sentence = this.accumulator.flush();
-      if (sentence) this.enqueue(sentence, 'idle_gap');
+      this.releaseHeld('idle_gap');
       this.syncPending();
     }, this.deps.config.idleGapMs);
     this.gapTimer.unref();
@@ -572,6 +768,8 @@ export class LiveContext {
     clearTimeout(this.idleTimer);
     if (this.state !== 'open') return;
     this.idleTimer = setTimeout(() => {
+      // Text a filter holds does not keep a silent context alive: `end` speaks a held markdown line, and
+      // refuses an SSML element left open (so a fragment that never closes is not held forever).
       const idle = this.workerIdle && this.queue.length === 0 && !this.accumulator.pending.trim();
       if (idle) this.end('idle_timeout');
       else this.armIdleTimeout();

@@ -42,7 +42,7 @@ describe('parseLiveSettings', () => {
     [{ sample_rate_hz: 7999 }, 'sample_rate_hz'],
     [{ speed: 0 }, 'speed'],
     [{ timings: 'chars' }, 'timings'],
-    [{ text_format: 'ssml' }, 'text_format'],
+    [{ text_format: 'html' }, 'text_format'],
     [{ voice: 42 }, 'voice'],
     [{ fallback_providers: 'espeak' }, 'fallback_providers'],
     [{ fallback_providers: ['a', 'b', 'c', 'd', 'e', 'f'] }, 'fallback_providers'],
@@ -50,6 +50,11 @@ describe('parseLiveSettings', () => {
     expect(() => parseLiveSettings(raw, 'start')).toThrow(
       expect.objectContaining({ code: 'validation_failed', details: expect.objectContaining({ field }) }),
     );
+  });
+
+  it.each(['text', 'ssml', 'markdown'])('should accept text_format %s, in start and in the query', (format) => {
+    expect(parseLiveSettings({ text_format: format }, 'start')).toMatchObject({ text_format: format });
+    expect(parseLiveSettings({ text_format: format }, 'query')).toMatchObject({ text_format: format });
   });
 
   it('should take start fields over the query defaults', () => {

@@ -4,10 +4,11 @@ import { UsageService } from '../auth/usage.service';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { resilienceConfig, type ResilienceConfig } from '../config/configuration';
-import type { ProviderId, SynthesisRequest } from '../providers/provider.contract';
+import type { ProviderId, SynthesisRequest, Voice } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { ProviderResilienceService } from '../synthesis/provider-resilience.service';
 import type { SynthesisAttempt } from '../synthesis/synthesis.types';
+import { TEXT_FORMATS, type TextFormat } from '../text/prepare';
 import {
   MAX_SAMPLE_RATE,
   MIN_SAMPLE_RATE,
@@ -27,7 +28,8 @@ export interface LiveSettingsInput {
   sample_rate_hz?: number;
   speed?: number;
   timings?: 'words' | 'none';
-  text_format?: 'text';
+  /** "text" (default), "ssml" or "markdown": read incrementally (`live-text-filter.ts`). */
+  text_format?: TextFormat;
   fallback_providers?: string[];
 }
 
@@ -121,15 +123,13 @@ export function parseLiveSettings(
   }
   const textFormat = string('text_format', 16);
   if (textFormat !== undefined) {
-    if (textFormat !== 'text')
+    if (!(TEXT_FORMATS as readonly string[]).includes(textFormat))
       throw GatewayException.invalidField(
         'text_format',
-        textFormat === 'ssml' || textFormat === 'markdown'
-          ? `text_format "${textFormat}" is not available on the live socket (a token stream cannot be parsed as a document); send plain text`
-          : 'text_format must be "text" on the live socket',
-        ['text'],
+        `text_format must be one of: ${TEXT_FORMATS.join(', ')}`,
+        TEXT_FORMATS,
       );
-    out.text_format = 'text';
+    out.text_format = textFormat as TextFormat;
   }
   const fallbacks = raw.fallback_providers;
   if (fallbacks !== undefined && fallbacks !== null && fallbacks !== '') {
@@ -243,6 +243,22 @@ export class LiveSettingsResolver {
         ...fallbacks.map((f) => ({ providerId: f.providerId, request: request(f.voice) })),
       ],
     };
+  }
+
+  /**
+   * An SSML `<voice name>` as a voice of `provider`: by id, else by name, as for sessions; undefined when it
+   * has none (the context's voice is used).
+   */
+  async segmentVoice(provider: ProviderId, name: string): Promise<Voice | undefined> {
+    try {
+      const [entry] = await this.voices.catalog({ provider });
+      const voices = entry?.voices ?? [];
+      const lower = name.toLowerCase();
+      return voices.find((v) => v.id === name) ?? voices.find((v) => v.name.toLowerCase().includes(lower));
+    } catch {
+      // A catalog that cannot be listed now: the segment keeps the context's voice.
+      return undefined;
+    }
   }
 
   private async fallbacks(

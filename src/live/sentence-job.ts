@@ -57,7 +57,8 @@ export class SentenceJob {
     try {
       signal.throwIfAborted();
       for await (const piece of source(signal)) {
-        if (piece.chunk.pcm.length === 0) continue;
+        // Empty chunks carry nothing, unless they place an SSML mark.
+        if (piece.chunk.pcm.length === 0 && piece.mark === undefined) continue;
         this.buffer.push(piece);
         this.bufferedBytes += piece.chunk.pcm.byteLength;
         this.notify();
