@@ -52,10 +52,13 @@ describe('parseLiveSettings', () => {
     );
   });
 
-  it.each(['text', 'ssml', 'markdown'])('should accept text_format %s, in start and in the query', (format) => {
-    expect(parseLiveSettings({ text_format: format }, 'start')).toMatchObject({ text_format: format });
-    expect(parseLiveSettings({ text_format: format }, 'query')).toMatchObject({ text_format: format });
-  });
+  it.each(['text', 'ssml', 'markdown'])(
+    'should accept text_format %s, in start and in the query',
+    (format) => {
+      expect(parseLiveSettings({ text_format: format }, 'start')).toMatchObject({ text_format: format });
+      expect(parseLiveSettings({ text_format: format }, 'query')).toMatchObject({ text_format: format });
+    },
+  );
 
   it('should take start fields over the query defaults', () => {
     const defaults = parseLiveSettings({ provider: 'espeak', target_format: 'pcm16', speed: '2' }, 'query');

@@ -526,15 +526,24 @@ export class SsmlLiveFilter {
     return this.take();
   }
 
-  /** Releases what is held if it can be cut where the scanner stands; otherwise keeps waiting. */
+  /**
+   * Releases what is held up to where the scanner stands (before an incomplete tag or entity), or up to the
+   * start of an element that cannot be cut (say-as, sub, unknown); what follows keeps waiting.
+   */
   flush(): SsmlUnit[] {
     this.out = [];
-    if (this.phase === 'body' && this.splittable()) {
-      let cut = this.pos;
-      const amp = this.buf.lastIndexOf('&', cut - 1);
-      if (amp >= this.runStart && !this.buf.slice(amp, cut).includes(';')) cut = amp;
-      if (cut > 0) this.cut(cut, this.textPause());
+    if (this.phase !== 'body') return this.take();
+    const blocked = this.stack.findIndex((e) => !e.splittable);
+    if (blocked >= 0) {
+      // Never opened again by a cut, so its start tag is in `buf`.
+      const at = this.stack[blocked].at - this.base;
+      if (at > 0) this.cut(at, this.textPause(), this.stack.slice(0, blocked));
+      return this.take();
     }
+    let cut = this.pos;
+    const amp = this.buf.lastIndexOf('&', cut - 1);
+    if (amp >= this.runStart && !this.buf.slice(amp, cut).includes(';')) cut = amp;
+    if (cut > 0) this.cut(cut, this.textPause());
     return this.take();
   }
 
@@ -612,7 +621,9 @@ export class SsmlLiveFilter {
         const last = /\S(?=\s*$)/u.exec(buf().slice(this.pos, end));
         if (last) this.lastText = last[0];
         this.pos = end;
-        if (this.splittable()) this.sentenceCut();
+        // Markup after a sentence end and a space most likely starts the next sentence: judged as if a word
+        // followed ("Mr. <emphasis>" still waits, as "Mr. Smith" would).
+        if (this.splittable()) this.sentenceCut(lt >= 0 ? 'A' : '');
         continue;
       }
       const markup = this.markup(at);
@@ -756,12 +767,17 @@ export class SsmlLiveFilter {
     return undefined;
   }
 
-  /** A cut at a settled sentence end of the current run, or at a space once the run is long. */
-  private sentenceCut(): void {
+  /**
+   * A cut at a settled sentence end of the current run, or at a space once the run is long. `lookAhead`:
+   * what is taken to follow the run when markup ends it.
+   */
+  private sentenceCut(lookAhead: string): void {
     const run = this.buf.slice(this.runStart, this.pos);
     if (run.length <= MAX_RUN && !SENTENCE_END_HINT.test(run)) return;
-    const { spans } = splitSettledSpans(run, { locale: this.options.language?.() });
-    const last = spans[spans.length - 1];
+    const { spans } = splitSettledSpans(/[.!?…]["'”’)\]]*\s+$/u.test(run) ? run + lookAhead : run, {
+      locale: this.options.language?.(),
+    });
+    const last = spans.filter((span) => span.endOffset <= run.length).pop();
     if (last) {
       this.cut(this.runStart + last.endOffset, PAUSE_MS[last.end]);
       return;
@@ -779,11 +795,11 @@ export class SsmlLiveFilter {
     return PAUSE_MS[segmentEnd(this.lastText)];
   }
 
-  /** Releases `buf[0, at)` as a fragment; the elements open at `at` stay open for the next one. */
-  private cut(at: number, pauseAfterMs: number): void {
+  /** Releases `buf[0, at)` as a fragment; `open` (the elements open at `at`) stay open for the next one. */
+  private cut(at: number, pauseAfterMs: number, open: readonly OpenElement[] = this.stack): void {
     const head = this.buf.slice(0, at);
     const prefix = this.reopen.map((e) => e.tag).join('');
-    const suffix = this.stack
+    const suffix = open
       .slice()
       .reverse()
       .map((e) => `</${e.name}>`)
@@ -791,7 +807,7 @@ export class SsmlLiveFilter {
     const xml = prefix + head + suffix;
     const offset = this.base;
     this.discard(at);
-    this.reopen = [...this.stack];
+    this.reopen = [...open];
     let doc;
     try {
       doc = parseSsml(xml, { language: this.options.language?.() });

@@ -161,3 +161,21 @@ export class LiveClient {
 export function tokens(text: string): string[] {
   return text.match(/\s*[\p{L}\p{N}'’$]+|\s*[^\s\p{L}\p{N}]/gu) ?? [];
 }
+
+/**
+ * Splits text into pieces of 1 to `max` UTF-16 units, the same for a given seed: markup is cut anywhere
+ * (inside tags, attributes, markers), as a model's tokens may cut it. A surrogate pair stays whole.
+ */
+export function pieces(text: string, max = 3, seed = 1): string[] {
+  const out: string[] = [];
+  let state = seed;
+  for (let i = 0; i < text.length;) {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    let n = 1 + (state % max);
+    const last = text.charCodeAt(i + n - 1);
+    if (last >= 0xd800 && last <= 0xdbff) n++;
+    out.push(text.slice(i, i + n));
+    i += n;
+  }
+  return out;
+}
