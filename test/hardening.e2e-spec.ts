@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { decodeAudio } from './support/audio-check';
 import { createSession, getJson, postJson, startApp, type RunningApp } from './support/app';
 import { startServer, untilReady, waitFor, type ServerProcess } from './support/server-process';
+import { LiveClient } from './support/live-client';
 import { collectStream } from './support/ws-stream';
 
 const run = promisify(execFile);
@@ -245,7 +246,12 @@ describe('Per-client fairness', () => {
   let gw: RunningApp;
 
   beforeAll(async () => {
-    gw = await startApp({ MOCK_TONE_REALTIME_FACTOR: '1', MAX_STREAMS_PER_CLIENT: '2', TRUST_PROXY: 'true' });
+    gw = await startApp({
+      MOCK_TONE_REALTIME_FACTOR: '1',
+      MAX_STREAMS_PER_CLIENT: '2',
+      TRUST_PROXY: 'true',
+      LIVE_CHARS_PER_MINUTE: '40',
+    });
   });
 
   afterAll(async () => {
@@ -276,6 +282,22 @@ describe('Per-client fairness', () => {
     expect(other.closeCode).toBe(1000);
     await Promise.all(first);
     expect((await collectStream(a[2].ws_url)).closeCode).toBe(1000);
+  });
+
+  it('should keep live-text budgets per client behind a trusted proxy (X-Forwarded-For), not per proxy', async () => {
+    const url = `${gw.baseUrl.replace(/^http/, 'ws')}/v1/tts/live?target_format=pcm16`;
+    const spent = await LiveClient.connect(url, { 'x-forwarded-for': '10.2.0.1' });
+    spent.send({ type: 'text', context_id: 'a', text: 'x'.repeat(30) });
+    spent.send({ type: 'text', context_id: 'b', text: 'y'.repeat(15) });
+    const refused = await spent.waitFor((m) => m.type === 'error' && m.code === 'rate_limited');
+    expect(refused.message.message).toMatch(/LIVE_CHARS_PER_MINUTE/);
+    // Same proxy, another client: its own budget.
+    const other = await LiveClient.connect(url, { 'x-forwarded-for': '10.2.0.2' });
+    other.send({ type: 'text', text: 'z'.repeat(30) });
+    other.send({ type: 'end' });
+    await other.waitFor((m) => m.type === 'eos');
+    expect(other.messages((m) => m.type === 'error')).toEqual([]);
+    for (const c of [spent, other]) c.close();
   });
 });
 

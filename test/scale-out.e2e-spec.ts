@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { decodeAudio } from './support/audio-check';
 import { createSession, getJson, postJson } from './support/app';
 import { FaultEngine } from './support/fault-engine';
@@ -102,6 +103,35 @@ describe('Several replicas on one Redis', () => {
     expect(Buffer.concat([...kept.map((x) => x.data), resumed.bytes]).equals(reference.bytes)).toBe(true);
   });
 
+  it('should replay the word timings announcing frame N when resuming from N on B', async () => {
+    const text = 'First sentence here. Then a second one.';
+    const order = (into: string[]) => (_ws: unknown, m: any, isBinary: boolean) => {
+      if (!isBinary) into.push(m.type === 'audio' ? `audio:${m.seq}` : m.type);
+    };
+    const reference: string[] = [];
+    await collectStream(
+      `${(await createSession(a.baseUrl, { text, target_format: 'pcm16' })).ws_url}?timings=words`,
+      { onMessage: order(reference) },
+    );
+    // The frame right after the second sentence's timings.
+    const second = reference.indexOf('timings', reference.indexOf('timings') + 1);
+    expect(second).toBeGreaterThan(1);
+    const seq = Number(reference[second + 1].split(':')[1]);
+    const session = await createSession(a.baseUrl, { text, target_format: 'pcm16' });
+    await collectStream(`${on(a, session.ws_url)}?timings=words`, {
+      onMessage: (ws, m) => {
+        if (m.seq === seq - 1) ws.terminate();
+      },
+    });
+    const resumed: string[] = [];
+    const result = await collectStream(`${on(b, session.ws_url)}?timings=words&from_seq=${seq}`, {
+      onMessage: order(resumed),
+      timeoutMs: 20000,
+    });
+    expect({ code: result.closeCode, error: result.error }).toEqual({ code: 1000, error: undefined });
+    expect(resumed.slice(0, 2)).toEqual(['timings', `audio:${seq}`]);
+  });
+
   it('should cancel a stream running on A from a DELETE on B within a second', async () => {
     const session = await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' });
     let deletedAt = 0;
@@ -183,6 +213,14 @@ describe('Several replicas on one Redis', () => {
       expect(resumed.eos).toBeUndefined();
       expect(resumed.error).toMatchObject({ code: 'stream_lost' });
       expect(resumed.closeCode).toBe(4502);
+      // Its producer died with the session `streaming`: it still expires (no PERSIST), within the bound.
+      const ttlMs = Number(
+        execFileSync('redis-cli', ['-p', String(redis.port), 'PTTL', `tts:{${session.session_id}}:session`])
+          .toString()
+          .trim(),
+      );
+      expect(ttlMs).toBeGreaterThan(0);
+      expect(ttlMs).toBeLessThanOrEqual((1800 * 2 + 3600) * 1000);
     } finally {
       victim.child.kill('SIGKILL');
     }

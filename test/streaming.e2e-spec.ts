@@ -147,6 +147,14 @@ describe('WS stream control with a real-time paced provider', () => {
     expect(stream.firstAudioMs!).toBeLessThan(stream.totalMs / 4);
   });
 
+  it('should stream the tone with ?timings=words as it renders: timings first, audio not held to the sentence end', async () => {
+    const session = await createSession(gw.baseUrl, { text: LONG_TEXT, target_format: 'pcm16' });
+    const stream = await collectStream(`${session.ws_url}?timings=words`);
+    expect(stream.closeCode).toBe(1000);
+    expect(stream.control[0]).toMatchObject({ type: 'timings', source: 'native' });
+    expect(stream.firstAudioMs!).toBeLessThan(stream.totalMs / 4);
+  });
+
   it('should answer an unknown client message with a warning and keep streaming', async () => {
     const session = await createSession(gw.baseUrl, { text: LONG_TEXT, target_format: 'pcm16' });
     const stream = await collectStream(session.ws_url, { onOpen: (ws) => ws.send('{"type":"pause"}') });

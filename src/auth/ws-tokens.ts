@@ -1,6 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { appConfig } from '../config/configuration';
+import { clientOfUpgrade } from '../common/upgrade-client';
 import { TokenStore } from '../state/counters';
 import { ApiKeysService } from './api-keys.service';
 import { authConfig, type AuthConfig } from './auth.config';
@@ -18,6 +21,7 @@ export class WsTokens {
     private readonly keys: ApiKeysService,
     private readonly store: TokenStore,
     @Inject(authConfig.KEY) private readonly config: AuthConfig,
+    @Inject(appConfig.KEY) private readonly app: ConfigType<typeof appConfig>,
   ) {}
 
   get enabled(): boolean {
@@ -53,13 +57,14 @@ export class WsTokens {
 
   /**
    * The caller of an upgrade request to `kind` (for `stream`, to session `sessionId`), from its bearer
-   * header or its token; undefined when neither is valid. With keys off, everyone is their IP.
+   * header or its token; undefined when neither is valid. With keys off, everyone is their address, as
+   * `req.ip` would give it under TRUST_PROXY (so caps and budgets behind a proxy are per client).
    */
   async authenticate(
     request: IncomingMessage,
     target: { kind: 'stream' | 'live'; sessionId?: string },
   ): Promise<Caller | undefined> {
-    if (!this.keys.enabled) return { id: request.socket.remoteAddress ?? 'unknown' };
+    if (!this.keys.enabled) return { id: clientOfUpgrade(request, this.app.trustProxy) };
     const key = this.keys.verify(bearerOf(request.headers.authorization));
     if (key) return keyCaller(key);
     const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');

@@ -50,7 +50,7 @@ const metricProviders = [
   }),
   makeCounterProvider({
     name: METRIC.resumesTotal,
-    help: 'Reconnects with ?from_seq, by outcome (resumed, unavailable, invalid, superseded).',
+    help: 'Reconnects with ?from_seq, by outcome (resumed, unavailable, invalid).',
     labelNames: ['outcome'],
   }),
   makeCounterProvider({
@@ -71,7 +71,7 @@ const metricProviders = [
   }),
   makeCounterProvider({
     name: METRIC.providerRequestsTotal,
-    help: 'Synthesis requests to providers, by outcome (success, error, timeout, cancelled, rejected).',
+    help: 'Synthesis requests to providers, by outcome (success, error, timeout, busy, cancelled, rejected).',
     labelNames: ['provider', 'outcome'],
   }),
   makeGaugeProvider({

@@ -15,7 +15,17 @@ export type VoiceGender = 'female' | 'male' | 'neutral';
 export interface ProviderCapabilities {
   /** Yields audio while synthesizing (true), or only after whole sentences (false). */
   readonly streaming: boolean;
-  readonly ssml: boolean;
+  /**
+   * The SSML dialect the engine takes in `SynthesisRequest.ssml`, or false. The gateway renders every SSML
+   * feature itself for any engine (segments, rate, volume, breaks, marks); the dialect is only used for what
+   * it cannot render (pitch, emphasis). espeak-ng's is the only dialect rendered today (`toEspeakSsml`);
+   * another engine's dialect needs its own renderer next to it.
+   */
+  readonly ssml: false | 'espeak';
+  /**
+   * Exact word timings (`source: "native"`), known from the engine's own rendering plan; otherwise the
+   * gateway estimates them from the audio. Only the tone generator today (`nativeToneTimings`).
+   */
   readonly wordTimings: boolean;
   /** Typical output rate; the rate on each AudioChunk is authoritative. */
   readonly nativeSampleRate: number;
@@ -46,8 +56,8 @@ export interface SynthesisRequest {
   /** For log correlation only. */
   readonly sessionId?: string;
   /**
-   * The same utterance as SSML in the engine's own dialect, for engines with `capabilities.ssml` (espeak-ng
-   * `-m`): used instead of `text` when set.
+   * The same utterance as SSML in the engine's dialect (`capabilities.ssml`; espeak-ng's `-m`): used
+   * instead of `text` when set.
    */
   readonly ssml?: string;
 }

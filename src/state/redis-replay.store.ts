@@ -16,6 +16,8 @@ const MIRROR_FLUSH_MS = 10;
 /** A remote reader reports its position this often (the producer's backpressure). */
 const PROGRESS_EVERY_MS = 200;
 const READ_BLOCK_MS = 1000;
+/** How long a resume on another replica waits for the mirror to ship frames its client already read. */
+const MIRROR_CATCH_UP_MS = 1000;
 
 export function audioStreamKey(sessionId: string): string {
   return `tts:{${sessionId}}:audio`;
@@ -278,6 +280,11 @@ function entryOf(raw: Entry): { index: number; event: StreamEvent } {
   }
 }
 
+/** Whether a replica holds the session's producer lease (it is synthesizing the stream). */
+async function producing(sessionId: string, redis: RedisService): Promise<boolean> {
+  return (await redis.run('replay_owner', (c) => c.get(ownerKey(sessionId)))) !== null;
+}
+
 /** A session's replay log as another replica sees it: read-only, from its Redis stream. */
 class RemoteReplayLog implements ReplayLog {
   private constructor(
@@ -287,17 +294,23 @@ class RemoteReplayLog implements ReplayLog {
     private readonly last: { index: number; event: StreamEvent },
   ) {}
 
+  /** The log, once Redis holds some of it (waiting briefly while its producer has not mirrored any yet). */
   static async open(sessionId: string, redis: RedisService): Promise<RemoteReplayLog | undefined> {
-    if (!redis.ready) return undefined;
-    const key = audioStreamKey(sessionId);
-    const [head, tail] = await redis.runBinary('replay_probe', async (c) =>
-      Promise.all([
-        c.sendCommand(['XRANGE', key, '-', '+', 'COUNT', '1']) as Promise<Entry[]>,
-        c.sendCommand(['XREVRANGE', key, '+', '-', 'COUNT', '1']) as Promise<Entry[]>,
-      ]),
-    );
-    if (!head?.length || !tail?.length) return undefined;
-    return new RemoteReplayLog(sessionId, redis, entryOf(head[0]), entryOf(tail[0]));
+    const deadline = performance.now() + MIRROR_CATCH_UP_MS;
+    for (;;) {
+      if (!redis.ready) return undefined;
+      const key = audioStreamKey(sessionId);
+      const [head, tail] = await redis.runBinary('replay_probe', async (c) =>
+        Promise.all([
+          c.sendCommand(['XRANGE', key, '-', '+', 'COUNT', '1']) as Promise<Entry[]>,
+          c.sendCommand(['XREVRANGE', key, '+', '-', 'COUNT', '1']) as Promise<Entry[]>,
+        ]),
+      );
+      if (head?.length && tail?.length)
+        return new RemoteReplayLog(sessionId, redis, entryOf(head[0]), entryOf(tail[0]));
+      if (performance.now() > deadline || !(await producing(sessionId, redis))) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, MIRROR_FLUSH_MS * 2));
+    }
   }
 
   get lastSeq(): number {
@@ -326,11 +339,29 @@ class RemoteReplayLog implements ReplayLog {
     return Promise.reject(new Error('a remote replay log is read-only'));
   }
 
+  /**
+   * The mirror ships a producer's frames every few milliseconds, so a client that read frame N on the
+   * producing replica may ask here for N+1 before Redis has N: while the producer holds its lease, wait a
+   * moment for the mirror to catch up before calling the request beyond the end.
+   */
   async open(fromSeq: number): Promise<ReplayCursor | ResumeRefusal> {
+    const deadline = performance.now() + MIRROR_CATCH_UP_MS;
+    for (;;) {
+      const opened = await this.seek(fromSeq);
+      if (opened !== 'beyond_end' || performance.now() > deadline) return opened;
+      // The producer let go of its lease: it ended, and its last batch (written before) is all there is.
+      if (!(await producing(this.sessionId, this.redis))) return this.seek(fromSeq);
+      await new Promise((resolve) => setTimeout(resolve, MIRROR_FLUSH_MS * 2));
+    }
+  }
+
+  private async seek(fromSeq: number): Promise<ReplayCursor | ResumeRefusal> {
     const key = audioStreamKey(this.sessionId);
     let start = '-';
     let lastAudioSeq = 0;
     let lastId = '0-0';
+    // Timings and marks since the last frame belong to the frame after them: a resume replays them too.
+    let notesFrom: number | undefined;
     for (;;) {
       const batch = (await this.redis.runBinary('replay_seek', (c) =>
         c.sendCommand(['XRANGE', key, start, '+', 'COUNT', '200']),
@@ -339,20 +370,29 @@ class RemoteReplayLog implements ReplayLog {
       for (const raw of batch) {
         const entry = entryOf(raw);
         const e = entry.event;
-        if (e.kind === 'mark' || e.kind === 'timings') continue;
+        lastId = raw[0].toString('latin1');
+        if (e.kind === 'mark' || e.kind === 'timings') {
+          notesFrom ??= entry.index;
+          continue;
+        }
         if (e.kind !== 'audio' && e.kind !== 'switch') return 'beyond_end'; // the stream ended before fromSeq
         if (e.seq >= fromSeq) {
           // The first entry held is already past it: the frames before were trimmed.
           if (e.seq > fromSeq && lastAudioSeq === 0) return 'trimmed';
-          return new RemoteCursor(this.sessionId, this.redis, `${entry.index + 1}-0`);
+          return new RemoteCursor(this.sessionId, this.redis, `${(notesFrom ?? entry.index) + 1}-0`);
         }
         if (e.kind === 'audio') lastAudioSeq = e.seq;
-        lastId = raw[0].toString('latin1');
+        notesFrom = undefined;
       }
       start = `(${lastId}`;
     }
     // Nothing at or past fromSeq yet: the stream is live and the client has everything so far.
-    return fromSeq === lastAudioSeq + 1 ? new RemoteCursor(this.sessionId, this.redis, lastId) : 'beyond_end';
+    if (fromSeq !== lastAudioSeq + 1) return 'beyond_end';
+    return new RemoteCursor(
+      this.sessionId,
+      this.redis,
+      notesFrom === undefined ? lastId : `${notesFrom + 1}-0`,
+    );
   }
 
   detach(): void {}

@@ -9,8 +9,10 @@ import type { RedisService } from './redis.service';
  * Sessions in Redis, so any replica can serve, stream, resume and delete any session.
  *
  * - One hash per session, `tts:{<id>}:session`, one field per Session property (JSON-encoded), expiring at
- *   the session's `expiresAt` — except while it streams (PERSIST), as the in-memory store never forgets a
- *   streaming session.
+ *   the session's `expiresAt` — except while it streams: then at least as long as a stream can last (twice
+ *   MAX_AUDIO_SECONDS plus an hour, for paced streams and resumes), and back to `expiresAt` when it ends.
+ *   The in-memory store never forgets a streaming session; here a replica that dies mid-stream must not
+ *   leave its session in Redis forever.
  * - `transition` is a compare-and-set on the status in one Lua script, so two sockets on two replicas can
  *   never both claim a session: exactly one sees `pending`.
  * - Per-client cap: a sorted set per client (`tts:client:{<client>}:sessions`, scored by expiry) counts the
@@ -24,6 +26,11 @@ export class RedisSessionStore extends SessionStore {
     private readonly limits: LimitsConfig,
   ) {
     super();
+  }
+
+  /** How long a streaming session is kept at least (see the class comment). */
+  private get streamingHoldMs(): number {
+    return (this.limits.maxAudioSeconds * 2 + 3600) * 1000;
   }
 
   async insert(session: Session): Promise<void> {
@@ -81,7 +88,7 @@ export class RedisSessionStore extends SessionStore {
     const withTime = { ...patch, updatedAt: new Date().toISOString() };
     const expiry =
       patch.status === 'streaming'
-        ? 'persist'
+        ? `hold:${this.streamingHoldMs}`
         : patch.status && FINAL_STATUSES.includes(patch.status)
           ? 'restore'
           : '';
@@ -130,7 +137,8 @@ function decode(fields: Record<string, string> | undefined): Session | undefined
 
 /**
  * KEYS[1] the session hash. ARGV: n (number of allowed current statuses, -1 = no check), the n allowed
- * statuses (JSON-encoded, as stored), the expiry action ('persist' | 'restore' | ''), then field/value pairs.
+ * statuses (JSON-encoded, as stored), the expiry action ('hold:<ms>' = expire no sooner than in <ms>,
+ * 'restore' = at `expiresAt`, '' = unchanged), then field/value pairs.
  * Returns the whole hash after the change, or nil when the session is missing or not in an allowed status.
  */
 const TRANSITION_SCRIPT = `
@@ -148,8 +156,9 @@ local expiry = ARGV[n + 2]
 local fields = {}
 for i = n + 3, #ARGV do fields[#fields + 1] = ARGV[i] end
 if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
-if expiry == 'persist' then
-  redis.call('PERSIST', KEYS[1])
+if string.sub(expiry, 1, 5) == 'hold:' then
+  local hold = tonumber(string.sub(expiry, 6))
+  if redis.call('PTTL', KEYS[1]) < hold then redis.call('PEXPIRE', KEYS[1], hold) end
 elseif expiry == 'restore' then
   local at = tonumber(redis.call('HGET', KEYS[1], 'expiresAt'))
   local now = redis.call('TIME')

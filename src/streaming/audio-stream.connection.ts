@@ -201,6 +201,7 @@ export class AudioStreamConnection implements StreamReader {
         });
         this.stream?.delivered(event);
         this.socket.close(1000, 'eos');
+        this.uncork();
         return;
       }
       const code = (Object.values(ErrorCode) as string[]).includes(event.code)
@@ -274,10 +275,14 @@ export class AudioStreamConnection implements StreamReader {
     if (!transport || this.corked) return;
     this.corked = true;
     transport.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      transport.uncork();
-    });
+    process.nextTick(() => this.uncork());
+  }
+
+  /** Sends what is corked now: before a close, which may be followed in this very turn by a terminate. */
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.request.transport?.uncork();
   }
 
   private sendAudio(event: Extract<StreamEvent, { kind: 'audio' }>): void {
@@ -301,6 +306,7 @@ export class AudioStreamConnection implements StreamReader {
   private close(code: number, reason: string): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.socket.close(code, reason);
+    this.uncork();
     setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS).unref();
   }
 

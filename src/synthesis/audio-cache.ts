@@ -10,12 +10,15 @@ import { ProviderRegistry } from '../providers/provider.registry';
 import type { SynthesisPlan } from './synthesis.types';
 import type { PcmPiece } from './tts.service';
 
+/** An unset or empty variable means the default (as everywhere in the configuration). */
+const int = (value: string | undefined, fallback: number) => (value ? Number(value) : fallback);
+
 export const cacheConfig = registerAs('cache', () => ({
   /** Total bytes of engine PCM kept; 0 turns the cache off. */
-  maxBytes: Number(process.env.CACHE_MAX_BYTES ?? 64 * 1024 * 1024),
+  maxBytes: int(process.env.CACHE_MAX_BYTES, 64 * 1024 * 1024),
   /** Largest single entry; longer utterances are not cached (and not joined). */
-  maxEntryBytes: Number(process.env.CACHE_MAX_ENTRY_BYTES ?? 8 * 1024 * 1024),
-  ttlSeconds: Number(process.env.CACHE_TTL_SECONDS ?? 3600),
+  maxEntryBytes: int(process.env.CACHE_MAX_ENTRY_BYTES, 8 * 1024 * 1024),
+  ttlSeconds: int(process.env.CACHE_TTL_SECONDS, 3600),
 }));
 export type CacheConfig = ReturnType<typeof cacheConfig>;
 

@@ -23,6 +23,7 @@ import { splitSentenceSpans } from '../providers/text/sentence-splitter';
 import { DEFAULT_SEAM_SHAPER_OPTIONS, SeamShaper } from '../providers/audio/seam-shaper';
 import { SILENT_DB, toEspeakSsml, type SsmlSegment } from '../text/ssml';
 import { engineTextOf, estimatedTimings, nativeToneTimings } from '../text/sentence-timings';
+import type { WordTiming } from '../text/word-timings';
 import { AudioCache } from './audio-cache';
 
 /**
@@ -156,7 +157,8 @@ export class TtsService {
         const voice = (segment.voice && attempt.segmentVoices?.[segment.voice]) || attempt.request.voice;
         const speed = Math.min(4, Math.max(0.25, attempt.request.speed * segment.rate));
         const native =
-          provider.capabilities.ssml && (segment.pitch !== undefined || segment.emphasis !== undefined);
+          provider.capabilities.ssml === 'espeak' &&
+          (segment.pitch !== undefined || segment.emphasis !== undefined);
         const request = {
           ...attempt.request,
           text: part.text,
@@ -210,9 +212,10 @@ export class TtsService {
 
   /**
    * Word timings (`timings=words`): the utterance sentence by sentence (the next one synthesized while the
-   * current one plays), each sentence's audio held until it is complete so that its timings — exact for the
-   * tone generator, otherwise estimated and fitted to the sentence's own audio — go out before it. Offsets
-   * are into the spoken text; times count from the first sample.
+   * current one plays), each sentence's timings before its audio. The tone generator's are exact and known
+   * up front, so its audio streams as it is rendered; other engines' are estimated and fitted to the
+   * sentence's own audio, which is therefore held until the sentence is complete. Offsets are into the
+   * spoken text; times count from the first sample.
    */
   private async *timedSentences(
     plan: SynthesisPlan,
@@ -222,30 +225,29 @@ export class TtsService {
     const provider = this.registry.get(attempt.providerId);
     const { request } = attempt;
     const sentences = splitSentenceSpans(request.text, { locale: request.language });
-    const native = provider.id === 'mock_tone';
+    const native = provider.capabilities.wordTimings;
     let current = -1;
     let upcoming = 0;
     let buffered: AudioChunk[] = [];
     let elapsedMs = 0;
+    const inputOf = (sentence: (typeof sentences)[number]) => ({
+      raw: sentence.text,
+      rawOffset: sentence.start,
+      engine: engineTextOf(sentence.text),
+      startMs: elapsedMs,
+      language: request.language,
+    });
+    const timingsPiece = (words: WordTiming[], sampleRate: number): PcmPiece => ({
+      chunk: { pcm: new Int16Array(0), sampleRate },
+      provider: provider.id,
+      timings: { words, source: native ? 'native' : 'estimated' },
+    });
     function* flush(): Generator<PcmPiece> {
       const sentence = sentences[current];
       if (sentence && buffered.length > 0) {
         const rate = buffered[0].sampleRate;
-        const input = {
-          raw: sentence.text,
-          rawOffset: sentence.start,
-          engine: engineTextOf(sentence.text),
-          startMs: elapsedMs,
-          language: request.language,
-        };
-        const words = native
-          ? nativeToneTimings({ ...input, speed: request.speed, sampleRate: rate })
-          : estimatedTimings({ ...input, pcm: concatPcm(buffered.map((c) => c.pcm)), sampleRate: rate });
-        yield {
-          chunk: { pcm: new Int16Array(0), sampleRate: rate },
-          provider: provider.id,
-          timings: { words, source: native ? 'native' : 'estimated' },
-        };
+        const pcm = concatPcm(buffered.map((c) => c.pcm));
+        yield timingsPiece(estimatedTimings({ ...inputOf(sentence), pcm, sampleRate: rate }), rate);
       }
       for (const chunk of buffered) {
         elapsedMs += (chunk.pcm.length * 1000) / chunk.sampleRate;
@@ -270,8 +272,22 @@ export class TtsService {
       if (upcoming !== current) {
         yield* flush();
         current = upcoming;
+        const sentence = sentences[current];
+        if (native && sentence) {
+          const words = nativeToneTimings({
+            ...inputOf(sentence),
+            speed: request.speed,
+            sampleRate: chunk.sampleRate,
+          });
+          yield timingsPiece(words, chunk.sampleRate);
+        }
       }
-      buffered.push(chunk);
+      if (!native) {
+        buffered.push(chunk);
+        continue;
+      }
+      elapsedMs += (chunk.pcm.length * 1000) / chunk.sampleRate;
+      yield { chunk, provider: provider.id };
     }
     yield* flush();
   }

@@ -37,7 +37,7 @@ export class VoicesController {
           supported_formats: formats,
           capabilities: {
             streaming: provider.capabilities.streaming,
-            ssml: provider.capabilities.ssml,
+            ssml: provider.capabilities.ssml !== false,
             word_timings: provider.capabilities.wordTimings,
           },
           ...(v.extra ? { extra: v.extra } : {}),

@@ -50,7 +50,7 @@ export class EspeakProvider implements TtsProvider {
   readonly capabilities: ProviderCapabilities = {
     streaming: true,
     // espeak-ng reads SSML with -m: the gateway hands it a segment's pitch and emphasis that way.
-    ssml: true,
+    ssml: 'espeak',
     wordTimings: false,
     nativeSampleRate: ESPEAK_SAMPLE_RATE,
   };

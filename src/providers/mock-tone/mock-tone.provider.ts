@@ -50,7 +50,7 @@ export class MockToneProvider implements TtsProvider {
   readonly capabilities: ProviderCapabilities = {
     streaming: true,
     ssml: false,
-    wordTimings: false,
+    wordTimings: true,
     nativeSampleRate: SAMPLE_RATE,
   };
 

@@ -26,6 +26,29 @@ describe(MemoryReplayLog.name, () => {
     expect(await cursor.next(signal)).toBeUndefined();
   });
 
+  it('should replay the timings and marks announcing frame N on a resume from N', async () => {
+    const log = new MemoryReplayLog('s', { maxBytes: 10_000, followLagBytes: 10_000 });
+    const timings: StreamEvent = { kind: 'timings', words: [], source: 'estimated' };
+    await log.append(audio(1));
+    await log.append(timings);
+    await log.append({ kind: 'mark', name: 'm1', startMs: 20 });
+    await log.append(audio(2));
+    await log.append({ kind: 'mark', name: 'm2', startMs: 40 });
+    const mid = await log.open(2);
+    if (typeof mid === 'string') throw new Error(mid);
+    expect((await mid.next(signal))?.kind).toBe('timings');
+    expect(await mid.next(signal)).toMatchObject({ kind: 'mark', name: 'm1' });
+    expect(await mid.next(signal)).toMatchObject({ kind: 'audio', seq: 2 });
+    log.detach(mid);
+    // At the live edge: the mark after the last frame announces the next one.
+    const edge = await log.open(3);
+    if (typeof edge === 'string') throw new Error(edge);
+    expect(await edge.next(signal)).toMatchObject({ kind: 'mark', name: 'm2' });
+    const first = await log.open(1);
+    if (typeof first === 'string') throw new Error(first);
+    expect(await first.next(signal)).toMatchObject({ kind: 'audio', seq: 1 });
+  });
+
   it('should refuse seqs past the end and below what it still holds', async () => {
     const log = new MemoryReplayLog('s', { maxBytes: 250, followLagBytes: 1000 });
     const cursor = await log.open(1);

@@ -178,6 +178,8 @@ export class MemoryReplayLog implements ReplayLog {
         return 'trimmed';
       index = this.base + at;
     }
+    // Timings and marks since the last frame belong to the frame after them: a resume replays them too.
+    while (index > this.base && isNote(this.events[index - this.base - 1])) index--;
     const cursor = new MemoryCursor(this, index);
     this.active = cursor;
     this.unreadBytes = this.bytesFrom(index);
@@ -315,4 +317,9 @@ class MemoryCursor implements ReplayCursor {
   next(signal: AbortSignal): Promise<StreamEvent | undefined> {
     return this.log.read(this, signal);
   }
+}
+
+/** A timings or mark event: it announces the audio after it. */
+function isNote(event: StreamEvent | undefined): boolean {
+  return event?.kind === 'timings' || event?.kind === 'mark';
 }
