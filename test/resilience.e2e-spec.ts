@@ -82,6 +82,56 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
     ).toBeGreaterThanOrEqual(1);
   });
 
+  it('should fail SSML over mid-stream at the interrupted part: its mark once, breaks kept, one valid stream', async () => {
+    // Request 1 = the first part; request 2 = the part after the mark: reset after some audio.
+    engine.next({ kind: 'ok' }, { kind: 'reset', afterBytes: 9600 });
+    const ssml =
+      '<speak>The first part is spoken here.<break time="300ms"/><mark name="second"/>The second part follows it and is long enough.</speak>';
+    const res = await createAs(gw, '10.0.0.5', {
+      text: ssml,
+      text_format: 'ssml',
+      target_format: 'wav',
+      sample_rate_hz: 16000,
+      fallback_providers: ['mock_tone'],
+      failover: 'mid_stream',
+    });
+    expect(res.status).toBe(201);
+    const stream = await collectStream(res.json.ws_url);
+    expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
+    const switched = stream.control.find((m) => m.type === 'provider_switched');
+    expect(switched).toMatchObject({ from: 'openai', to: 'mock_tone' });
+    expect(stream.control.filter((m) => m.type === 'mark').map((m) => m.name)).toEqual(['second']);
+    expect((await decodeAudio(stream.bytes, 'wav', 16000)).errors).toBe('');
+    const session = (await getJson(gw.baseUrl, `/v1/tts/sessions/${res.json.session_id}`)).json;
+    expect(session).toMatchObject({ status: 'completed', served_by: 'mock_tone' });
+  });
+
+  it('should fail a ?timings=words stream over mid-stream at the interrupted sentence, one timings message per sentence', async () => {
+    engine.next({ kind: 'ok' }, { kind: 'reset', afterBytes: 9600 });
+    const res = await createAs(gw, '10.0.0.6', {
+      text: THREE_SENTENCES,
+      target_format: 'pcm16',
+      sample_rate_hz: 16000,
+      fallback_providers: ['mock_tone'],
+      failover: 'mid_stream',
+    });
+    const stream = await collectStream(`${res.json.ws_url}?timings=words`);
+    expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
+    expect(stream.control.find((m) => m.type === 'provider_switched')).toMatchObject({
+      from: 'openai',
+      to: 'mock_tone',
+      text_offset: THREE_SENTENCES.indexOf('The second'),
+    });
+    const timings = stream.control.filter((m) => m.type === 'timings');
+    expect(timings.map((t) => t.source)).toEqual(['estimated', 'native', 'native']);
+    const words = timings.flatMap((t) => t.words);
+    expect(words.map((w: any) => THREE_SENTENCES.slice(w.text_start, w.text_end))).toEqual(
+      words.map((w: any) => w.text),
+    );
+    for (let i = 1; i < words.length; i++)
+      expect(words[i].start_ms).toBeGreaterThanOrEqual(words[i - 1].end_ms);
+  });
+
   it('should end with provider_stream_interrupted (no eos, session failed) without mid_stream', async () => {
     engine.next({ kind: 'stall', afterBytes: 24000 });
     const res = await createAs(gw, '10.0.0.2', {

@@ -127,10 +127,27 @@ export class TtsService {
 
   /** The engine's PCM for a plan (no cache): SSML segments, sentence-level failover, or the whole text. */
   private enginePcm(plan: SynthesisPlan, signal: AbortSignal): AsyncGenerator<PcmPiece> {
-    if (plan.segments)
-      return this.withFailover(plan, signal, (attempt) => this.renderSsml(plan, attempt, signal));
-    if (plan.timings)
-      return this.withFailover(plan, signal, (attempt) => this.timedSentences(plan, attempt, signal));
+    if (plan.segments) {
+      const units = ssmlUnits(plan.segments);
+      const state: SsmlRenderState = { markedUpTo: -1, rate: undefined };
+      return this.unitFailover(
+        plan,
+        signal,
+        (unit) => units[unit]?.sourceStart ?? 0,
+        (attempt, progress) => this.renderSsml(plan, units, attempt, progress, state, signal),
+      );
+    }
+    if (plan.timings) {
+      const base = plan.attempts[0].request;
+      const sentences = splitSentenceSpans(base.text, { locale: base.language });
+      const state = { elapsedMs: 0 };
+      return this.unitFailover(
+        plan,
+        signal,
+        (unit) => sentences[unit]?.start ?? 0,
+        (attempt, progress) => this.timedSentences(sentences, attempt, progress, state, plan, signal),
+      );
+    }
     if (plan.failover === 'mid_stream' && plan.attempts.length > 1)
       return this.sentenceBySentenceWithFailover(plan, signal);
     return this.wholeTextWithFailover(plan, signal);
@@ -144,69 +161,83 @@ export class TtsService {
    */
   private async *renderSsml(
     plan: SynthesisPlan,
+    units: readonly SsmlUnit[],
     attempt: SynthesisAttempt,
+    progress: UnitProgress,
+    state: SsmlRenderState,
     signal: AbortSignal,
   ): AsyncGenerator<PcmPiece> {
     const provider = this.registry.get(attempt.providerId);
-    let rate = provider.capabilities.nativeSampleRate;
-    for (const segment of plan.segments ?? []) {
-      for (const part of splitAtMarks(segment)) {
-        for (const name of part.marks)
-          yield { chunk: { pcm: new Int16Array(0), sampleRate: rate }, provider: provider.id, mark: name };
-        if (part.text.trim() === '') continue;
-        const voice = (segment.voice && attempt.segmentVoices?.[segment.voice]) || attempt.request.voice;
-        const speed = Math.min(4, Math.max(0.25, attempt.request.speed * segment.rate));
-        const native =
-          provider.capabilities.ssml === 'espeak' &&
-          (segment.pitch !== undefined || segment.emphasis !== undefined);
-        const request = {
-          ...attempt.request,
-          text: part.text,
-          voice,
-          speed,
-          ...(native
-            ? {
-                ssml: toEspeakSsml({
-                  segments: [
-                    {
-                      ...segment,
-                      text: part.text,
-                      rate: 1,
-                      volumeDb: 0,
-                      breakAfterMs: 0,
-                      marks: [],
-                      voice: undefined,
-                      language: undefined,
-                    },
-                  ],
-                  warnings: [],
-                  plainText: part.text,
-                }),
-              }
-            : {}),
-        };
-        const gain = segment.volumeDb <= SILENT_DB ? 0 : 10 ** (segment.volumeDb / 20);
-        let shaper: SeamShaper | undefined;
-        for await (const chunk of this.resilience.stream(provider, request, signal, plan.source)) {
-          if (shaper?.sampleRate !== chunk.sampleRate) {
-            if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
-            shaper = new SeamShaper(chunk.sampleRate, DEFAULT_SEAM_SHAPER_OPTIONS);
-            rate = chunk.sampleRate;
-          }
-          yield* this.piece(shaper.push(chunk.pcm), chunk.sampleRate, provider.id, gain);
-        }
-        if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
-      }
-      if (segment.breakAfterMs > 0) {
-        // Exact silence: the engine's own edge silence was trimmed above.
-        let left = Math.round((rate * segment.breakAfterMs) / 1000);
+    state.rate ??= provider.capabilities.nativeSampleRate;
+    for (let u = progress.from; u < units.length; u++) {
+      progress.current = u;
+      const unit = units[u];
+      if (unit.kind === 'break') {
+        // Exact silence: the engine's own edge silence was trimmed.
+        const rate = state.rate;
+        let left = Math.round((rate * unit.ms) / 1000);
         const step = Math.round(rate / 10);
         while (left > 0) {
           const n = Math.min(step, left);
           left -= n;
           yield { chunk: { pcm: new Int16Array(n), sampleRate: rate }, provider: provider.id };
         }
+        continue;
       }
+      // A restart at this unit (failover) does not announce its marks twice.
+      if (u > state.markedUpTo) {
+        for (const name of unit.marks)
+          yield {
+            chunk: { pcm: new Int16Array(0), sampleRate: state.rate },
+            provider: provider.id,
+            mark: name,
+          };
+        state.markedUpTo = u;
+      }
+      if (unit.text.trim() === '') continue;
+      const segment = unit.segment;
+      const voice = (segment.voice && attempt.segmentVoices?.[segment.voice]) || attempt.request.voice;
+      const speed = Math.min(4, Math.max(0.25, attempt.request.speed * segment.rate));
+      const native =
+        provider.capabilities.ssml === 'espeak' &&
+        (segment.pitch !== undefined || segment.emphasis !== undefined);
+      const request = {
+        ...attempt.request,
+        text: unit.text,
+        voice,
+        speed,
+        ...(native
+          ? {
+              ssml: toEspeakSsml({
+                segments: [
+                  {
+                    ...segment,
+                    text: unit.text,
+                    rate: 1,
+                    volumeDb: 0,
+                    breakAfterMs: 0,
+                    marks: [],
+                    voice: undefined,
+                    language: undefined,
+                  },
+                ],
+                warnings: [],
+                plainText: unit.text,
+              }),
+            }
+          : {}),
+      };
+      const gain = segment.volumeDb <= SILENT_DB ? 0 : 10 ** (segment.volumeDb / 20);
+      let shaper: SeamShaper | undefined;
+      for await (const chunk of this.resilience.stream(provider, request, signal, plan.source)) {
+        if (shaper?.sampleRate !== chunk.sampleRate) {
+          if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
+          shaper = new SeamShaper(chunk.sampleRate, DEFAULT_SEAM_SHAPER_OPTIONS);
+          state.rate = chunk.sampleRate;
+        }
+        yield* this.piece(shaper.push(chunk.pcm), chunk.sampleRate, provider.id, gain);
+      }
+      if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
     }
   }
 
@@ -218,23 +249,25 @@ export class TtsService {
    * spoken text; times count from the first sample.
    */
   private async *timedSentences(
-    plan: SynthesisPlan,
+    sentences: ReturnType<typeof splitSentenceSpans>,
     attempt: SynthesisAttempt,
+    progress: UnitProgress,
+    state: { elapsedMs: number },
+    plan: SynthesisPlan,
     signal: AbortSignal,
   ): AsyncGenerator<PcmPiece> {
     const provider = this.registry.get(attempt.providerId);
     const { request } = attempt;
-    const sentences = splitSentenceSpans(request.text, { locale: request.language });
     const native = provider.capabilities.wordTimings;
+    const from = progress.from;
     let current = -1;
-    let upcoming = 0;
+    let upcoming = from;
     let buffered: AudioChunk[] = [];
-    let elapsedMs = 0;
     const inputOf = (sentence: (typeof sentences)[number]) => ({
       raw: sentence.text,
       rawOffset: sentence.start,
       engine: engineTextOf(sentence.text),
-      startMs: elapsedMs,
+      startMs: state.elapsedMs,
       language: request.language,
     });
     const timingsPiece = (words: WordTiming[], sampleRate: number): PcmPiece => ({
@@ -250,13 +283,13 @@ export class TtsService {
         yield timingsPiece(estimatedTimings({ ...inputOf(sentence), pcm, sampleRate: rate }), rate);
       }
       for (const chunk of buffered) {
-        elapsedMs += (chunk.pcm.length * 1000) / chunk.sampleRate;
+        state.elapsedMs += (chunk.pcm.length * 1000) / chunk.sampleRate;
         yield { chunk, provider: provider.id };
       }
       buffered = [];
     }
     const pcm = synthesizeSegments(
-      sentences,
+      sentences.slice(from),
       (segment, _i, segmentSignal) =>
         this.resilience.stream(provider, { ...request, text: segment.text }, segmentSignal, plan.source),
       signal,
@@ -265,7 +298,7 @@ export class TtsService {
         speed: request.speed,
         // The tone generator's plan is the truth: no trimming, so its native timings stay exact.
         ...(native ? { shaping: false as const } : {}),
-        onSegment: (i) => (upcoming = i),
+        onSegment: (i) => (upcoming = progress.current = from + i),
       },
     );
     for await (const chunk of pcm) {
@@ -286,7 +319,7 @@ export class TtsService {
         buffered.push(chunk);
         continue;
       }
-      elapsedMs += (chunk.pcm.length * 1000) / chunk.sampleRate;
+      state.elapsedMs += (chunk.pcm.length * 1000) / chunk.sampleRate;
       yield { chunk, provider: provider.id };
     }
     yield* flush();
@@ -308,29 +341,64 @@ export class TtsService {
     yield { chunk: { pcm, sampleRate }, provider };
   }
 
-  /** Each attempt in turn until one produces audio; a failure after audio is final. */
-  private async *withFailover(
+  /**
+   * Failover for renderers that go unit by unit (SSML parts and breaks, timed sentences), as
+   * `sentenceBySentenceWithFailover` does for plain text: before any audio, the next attempt from the start;
+   * after audio, with `failover: "mid_stream"`, the next attempt from the unit that was interrupted, announced
+   * with `provider_switched` before its audio; otherwise a failure after audio is final.
+   */
+  private async *unitFailover(
     plan: SynthesisPlan,
     signal: AbortSignal,
-    render: (attempt: SynthesisAttempt) => AsyncGenerator<PcmPiece>,
+    textOffsetOf: (unit: number) => number,
+    render: (attempt: SynthesisAttempt, progress: UnitProgress) => AsyncGenerator<PcmPiece>,
   ): AsyncGenerator<PcmPiece> {
+    const progress: UnitProgress = { from: 0, current: 0 };
+    let index = 0;
     let producedAudio = false;
-    let lastError: unknown;
-    for (const attempt of plan.attempts) {
+    let lastRate: number | undefined;
+    let pendingSwitch: ProviderSwitch | undefined;
+    for (;;) {
+      const attempt = plan.attempts[index];
+      const provider = this.registry.get(attempt.providerId);
       try {
-        for await (const piece of render(attempt)) {
-          if (piece.chunk.pcm.length > 0) producedAudio = true;
+        for await (const piece of render(attempt, progress)) {
+          if (pendingSwitch) {
+            const sampleRate = lastRate ?? piece.chunk.sampleRate;
+            yield {
+              chunk: { pcm: new Int16Array(0), sampleRate },
+              provider: provider.id,
+              switched: pendingSwitch,
+            };
+            pendingSwitch = undefined;
+          }
+          if (piece.chunk.pcm.length > 0) {
+            producedAudio = true;
+            lastRate = piece.chunk.sampleRate;
+          }
           yield piece;
         }
         return;
       } catch (error) {
         if (signal.aborted) throw error;
-        if (producedAudio) throw interrupted(this.registry.get(attempt.providerId), error, plan);
-        if (!(error instanceof ProviderError) || !error.retryable) throw error;
-        lastError = error;
+        const retryable = error instanceof ProviderError && error.retryable;
+        const last = index + 1 >= plan.attempts.length;
+        if (!retryable || last || (producedAudio && plan.failover !== 'mid_stream')) {
+          throw producedAudio ? interrupted(provider, error, plan, retryable ? 'exhausted' : 'fatal') : error;
+        }
+        index++;
+        if (producedAudio) {
+          progress.from = progress.current;
+          pendingSwitch = {
+            from: provider.id,
+            to: plan.attempts[index].providerId,
+            textOffset: textOffsetOf(progress.from),
+          };
+        } else {
+          progress.from = 0;
+        }
       }
     }
-    throw lastError;
   }
 
   /** The whole text to each attempt in turn, until one produces audio; a failure after audio is final. */
@@ -392,7 +460,7 @@ export class TtsService {
       } catch (error) {
         if (signal.aborted) throw error;
         if (!(error instanceof ProviderError) || !error.retryable) {
-          throw producedAudio ? interrupted(provider, error, plan) : error;
+          throw producedAudio ? interrupted(provider, error, plan, 'fatal') : error;
         }
         if (index + 1 >= plan.attempts.length)
           throw producedAudio ? interrupted(provider, error, plan) : error;
@@ -437,6 +505,34 @@ function concatPcm(parts: Int16Array[]): Int16Array {
 }
 
 /** A segment cut at its marks: each part's marks sit before its first sample. */
+/** Where a unit-by-unit renderer starts (after a failover) and which unit it is on. */
+interface UnitProgress {
+  from: number;
+  current: number;
+}
+
+/** SSML as the renderer walks it: text parts (with the marks before them) and breaks. */
+type SsmlUnit =
+  | { kind: 'part'; segment: SsmlSegment; text: string; marks: string[]; sourceStart: number }
+  | { kind: 'break'; ms: number; sourceStart: number };
+
+/** What SSML rendering keeps across a failover: marks already announced, the last output rate. */
+interface SsmlRenderState {
+  markedUpTo: number;
+  rate: number | undefined;
+}
+
+function ssmlUnits(segments: readonly SsmlSegment[]): SsmlUnit[] {
+  const units: SsmlUnit[] = [];
+  for (const segment of segments) {
+    for (const part of splitAtMarks(segment))
+      units.push({ kind: 'part', segment, ...part, sourceStart: segment.sourceStart });
+    if (segment.breakAfterMs > 0)
+      units.push({ kind: 'break', ms: segment.breakAfterMs, sourceStart: segment.sourceEnd });
+  }
+  return units;
+}
+
 function splitAtMarks(segment: SsmlSegment): Array<{ text: string; marks: string[] }> {
   const parts: Array<{ text: string; marks: string[] }> = [];
   let at = 0;
@@ -454,12 +550,19 @@ function splitAtMarks(segment: SsmlSegment): Array<{ text: string; marks: string
 }
 
 /** A failure after audio went out: no eos can follow, and the client must know the stream broke. */
-function interrupted(provider: TtsProvider, error: unknown, plan: SynthesisPlan): GatewayException {
+function interrupted(
+  provider: TtsProvider,
+  error: unknown,
+  plan: SynthesisPlan,
+  why: 'exhausted' | 'fatal' = 'exhausted',
+): GatewayException {
   const reason = error instanceof ProviderError ? error.publicReason : 'failed';
   const hint =
-    plan.failover === 'mid_stream'
-      ? 'and no fallback provider is left'
-      : 'after audio had been sent (set "failover": "mid_stream" with fallback_providers to continue on another provider)';
+    plan.failover !== 'mid_stream'
+      ? 'after audio had been sent (set "failover": "mid_stream" with fallback_providers to continue on another provider)'
+      : why === 'fatal'
+        ? 'with an error another provider would not fix (the request itself was refused)'
+        : 'and no fallback provider is left';
   return new GatewayException(
     ErrorCode.ProviderStreamInterrupted,
     `provider "${provider.id}" ${reason} mid-stream ${hint}`,
