@@ -3,7 +3,7 @@ import type { SynthesisPlan } from '../synthesis/synthesis.types';
 import type { PcmPiece, TtsService } from '../synthesis/tts.service';
 import { FairSender } from './fair-sender';
 import { LiveContext, type ContextHost, type LiveDeps } from './live-context';
-import type { ContextSettings, LiveSettingsResolver } from './live-settings';
+import type { ContextSettings, LiveSettingsInput, LiveSettingsResolver } from './live-settings';
 
 const RATE = 24000;
 
@@ -18,7 +18,12 @@ function fakeTts(options: { hang?: boolean; aborted?: AbortSignal[] } = {}): Tts
   return {
     async *pcm(plan: SynthesisPlan, signal: AbortSignal): AsyncGenerator<PcmPiece> {
       options.aborted?.push(signal);
-      const words = plan.attempts[0].request.text.split(' ').length;
+      // SSML segments (one per live item): their marks first, then the words, then their break.
+      const segment = plan.segments?.[0];
+      for (const mark of segment?.marks ?? [])
+        yield { chunk: { pcm: new Int16Array(0), sampleRate: RATE }, provider: 'espeak', mark: mark.name };
+      const text = plan.attempts[0].request.text;
+      const words = text ? text.split(' ').length : 0;
       for (let i = 0; i < words * 2; i++) {
         signal.throwIfAborted();
         const pcm = new Int16Array(RATE / 20).map((_, k) => Math.round(8000 * Math.sin(k / 3)));
@@ -29,6 +34,11 @@ function fakeTts(options: { hang?: boolean; aborted?: AbortSignal[] } = {}): Tts
             signal.addEventListener('abort', () => reject(signal.reason as Error)),
           );
       }
+      if (segment?.breakAfterMs)
+        yield {
+          chunk: { pcm: new Int16Array((RATE * segment.breakAfterMs) / 1000), sampleRate: RATE },
+          provider: 'espeak',
+        };
     },
     async *encode(pieces: AsyncIterable<PcmPiece>) {
       let samples = 0;
@@ -57,7 +67,12 @@ const SETTINGS: ContextSettings = {
   ],
 };
 
-function setup(tts: TtsService, settings: Partial<ContextSettings> = {}, othersBuffered = 0) {
+function setup(
+  tts: TtsService,
+  settings: Partial<ContextSettings> = {},
+  othersBuffered = 0,
+  input: LiveSettingsInput = {},
+) {
   const wire: Wire = [];
   const socket = {
     readyState: WebSocket.OPEN,
@@ -113,7 +128,7 @@ function setup(tts: TtsService, settings: Partial<ContextSettings> = {}, othersB
     },
     logger: { warn: () => {}, info: () => {} },
   } as unknown as LiveDeps;
-  const context = new LiveContext('ctx', {}, host, deps, () => {});
+  const context = new LiveContext('ctx', input, host, deps, () => {});
   return { context, wire, released, buffered: () => buffered };
 }
 
@@ -199,5 +214,31 @@ describe(LiveContext.name, () => {
     expect(aborted.length).toBeGreaterThan(0);
     expect(aborted.every((s) => s.aborted)).toBe(true);
     expect(buffered()).toBe(0);
+  });
+
+  it('should render SSML per segment: the boundary pause first, marks as frames between their audio', async () => {
+    const { context, wire } = setup(fakeTts(), { timings: false }, 0, { text_format: 'ssml' });
+    for (const piece of ['<speak><p>One two ', 'three.</p><p><mark na', 'me="m"/>Four five six.</p>'])
+      context.text(piece);
+    context.text('<break time="100ms"/></speak>');
+    context.end();
+    await context.done;
+    expect(shape(wire)).toEqual(['audio', 'mark', 'audio', 'eos']);
+    const mark = wire.find((m) => m.type === 'mark')!;
+    const before = wire.slice(0, wire.indexOf(mark)).reduce((n, m) => n + (m.bytes ?? 0), 0);
+    // Three words (300 ms), then the paragraph's 700 ms pause, then the mark.
+    expect(mark).toEqual({ type: 'mark', context_id: 'ctx', name: 'm', start_ms: 1000 });
+    expect((before / 2 / RATE) * 1000).toBe(1000);
+    // And the break at the end: 300 + 700 + 300 + 100 ms.
+    expect(wire.at(-1)).toMatchObject({ type: 'eos', audio_duration_ms: 1400 });
+  });
+
+  it('should end the context with validation_failed on invalid SSML, naming where', async () => {
+    const { context, wire } = setup(fakeTts(), {}, 0, { text_format: 'ssml' });
+    context.text('Fine so far. <emphasis>then');
+    context.text(' wrong</prosody>');
+    await context.done;
+    expect(wire.at(-1)).toMatchObject({ type: 'error', context_id: 'ctx', code: 'validation_failed' });
+    expect(wire.at(-1)!.message).toMatch(/invalid SSML in context "ctx" at character 33 .*<\/prosody>/);
   });
 });

@@ -490,8 +490,9 @@ export class LiveContext {
     }
     const provider = first.value.provider;
     let rate = first.value.chunk.sampleRate;
-    // SSML: the pause of the boundary its fragment was cut at comes first; the rest is the renderer's (edges
-    // trimmed, breaks as exact silence, marks in place), so it is neither shaped again nor followed by a pause.
+    // SSML: the pause of the boundary its fragment was cut at comes first (exact, like SSML's breaks: not
+    // scaled by speed); the rest is the renderer's (edges trimmed, breaks as exact silence, marks in place), so
+    // it is neither shaped again nor followed by a pause.
     const ssml = item.ssml;
     if (ssml && ssml.pauseBeforeMs > 0) yield* this.pause(rate, ssml.pauseBeforeMs, provider);
     const startMs = this.outMs;

@@ -93,6 +93,12 @@ export class MarkdownLiveFilter {
   private line = '';
   /** UTF-16 units at the start of `line` whose speech was released (by a cut or a flush). */
   private released = 0;
+  /**
+   * Where in `line` a render may start on its own (0: with the block context): a cut after which no inline
+   * construct was open, so the rest of the line reads the same without what came before. Keeps the cost of
+   * a long one-line paragraph linear.
+   */
+  private anchor = 0;
   /** Complete lines of the current block group, rendered again as context for the next line. */
   private context: string[] = [];
   private contextChars = 0;
@@ -133,7 +139,9 @@ export class MarkdownLiveFilter {
   /** Releases the incomplete line as it is (`flush`, idle gap); a line that may open a fence stays. */
   flush(): string {
     if (!this.fence && !this.skipping && !mayOpenFence(this.line)) {
-      const end = this.line.length - (isHighSurrogate(this.line.charCodeAt(this.line.length - 1)) ? 1 : 0);
+      // Trailing white space stays: it belongs before the next word (the render would trim it).
+      let end = this.line.trimEnd().length;
+      if (isHighSurrogate(this.line.charCodeAt(end - 1))) end--;
       if (end > this.released || this.waiting !== undefined) this.render(end, 'partial');
     }
     this.dropPeriod = true;
@@ -166,11 +174,16 @@ export class MarkdownLiveFilter {
   }
 
   private completeLine(): void {
-    const line = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
+    let line = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
+    // A final unescaped backslash is a hard break, read as the space the next line's joint brings (or, at a
+    // paragraph's end, a literal backslash nobody wants read): rendered alone, the line would keep it.
+    if (!this.fence) line = line.replace(/(?<!\\)((?:\\\\)*)\\$/u, '$1');
     const skipped = this.skipping;
     const released = this.released;
+    const anchor = this.anchor;
     this.line = '';
     this.released = 0;
+    this.anchor = 0;
     this.skipping = false;
     if (this.fence) {
       if (!skipped && closesFence(line, this.fence)) {
@@ -209,10 +222,12 @@ export class MarkdownLiveFilter {
     }
     this.line = line;
     this.released = released;
+    this.anchor = anchor;
     this.render(line.length, 'complete');
     this.addContext(line);
     this.line = '';
     this.released = 0;
+    this.anchor = 0;
     if (/^ {0,3}#{1,6}(?:[ \t]|$)/u.test(line)) this.settleTail(); // a heading never continues
   }
 
@@ -230,27 +245,45 @@ export class MarkdownLiveFilter {
       cut = space >= 0 ? this.released + 1 + space : line.length;
       if (isHighSurrogate(line.charCodeAt(cut - 1))) cut--;
     }
-    if (cut > this.released) this.render(cut, 'partial');
+    if (cut > this.released) this.render(cut, 'partial', /\s/u.test(line[cut] ?? ''));
   }
 
-  /** A line starts a new block group when it follows a blank line and is not indented as a continuation. */
+  /**
+   * A line starts a new block group when it follows a blank line and is not indented as a continuation, or
+   * when it is a list item after a list item line (an item reads the same without its siblings; this keeps a
+   * long list from being rendered again line after line).
+   */
   private startLine(line: string): void {
     if (this.blankBefore && indentOf(line) < 4) this.resetContext();
+    else if (LIST_ITEM.test(line) && LIST_ITEM.test(this.context.at(-1) ?? '')) this.resetContext();
     this.blankBefore = false;
   }
 
   /**
    * Renders the block context, the waiting line and `line` up to `end`, and releases the output of what was
    * not released yet. `complete`: the line is whole, so what follows its last character is the new tail.
+   * `anchorable`: white space follows `end`, so the rest of the line may later be rendered on its own.
    */
-  private render(end: number, mode: 'complete' | 'partial'): void {
+  private render(end: number, mode: 'complete' | 'partial', anchorable = false): void {
     if (this.released === 0 && this.waiting === undefined) this.startLine(this.line);
-    const lines = this.waiting === undefined ? this.context : [...this.context, this.waiting];
-    const prefix = lines.length > 0 ? `${lines.join('\n')}\n` : '';
-    const contextEnd = this.context.length > 0 ? this.context.join('\n').length + 1 : 0;
-    const from = this.waiting !== undefined ? contextEnd : prefix.length + this.released;
-    const to = prefix.length + end;
-    const { text, sourceOffsets } = markdownToSpeech(prefix + this.line.slice(0, end));
+    let source: string;
+    let from: number;
+    let to: number;
+    if (this.anchor > 0) {
+      // The rest of the line after a clean cut (it starts with white space), behind a letter so that nothing
+      // in it reads as block syntax.
+      source = ANCHOR_WORD + this.line.slice(this.anchor, end);
+      from = ANCHOR_WORD.length + this.released - this.anchor;
+      to = ANCHOR_WORD.length + end - this.anchor;
+    } else {
+      const lines = this.waiting === undefined ? this.context : [...this.context, this.waiting];
+      const prefix = lines.length > 0 ? `${lines.join('\n')}\n` : '';
+      const contextEnd = this.context.length > 0 ? this.context.join('\n').length + 1 : 0;
+      from = this.waiting !== undefined ? contextEnd : prefix.length + this.released;
+      to = prefix.length + end;
+      source = prefix + this.line.slice(0, end);
+    }
+    const { text, sourceOffsets } = markdownToSpeech(source);
     let before = -1;
     let last = -1;
     for (let i = 0; i < text.length; i++) {
@@ -269,7 +302,13 @@ export class MarkdownLiveFilter {
     }
     const lead = insertedRun(text, sourceOffsets, before + 1).length;
     const piece = text.slice(before + 1, last + 1);
-    this.emit(mode === 'partial' ? stripStrayMarkers(piece, lead) : piece, false, lead);
+    if (mode === 'partial') {
+      const stripped = stripStrayMarkers(piece, lead);
+      if (anchorable && stripped === piece) this.anchor = end;
+      this.emit(stripped, false, lead);
+    } else {
+      this.emit(piece, false, lead);
+    }
     this.tail = mode === 'complete' ? insertedRun(text, sourceOffsets, last + 1) : '';
   }
 
@@ -330,6 +369,11 @@ export class MarkdownLiveFilter {
       this.contextChars -= this.context.shift()!.length + 1;
   }
 }
+
+const LIST_ITEM = /^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+\S/u;
+
+/** Put before the rest of a line rendered on its own (see `anchor`); its output is never released. */
+const ANCHOR_WORD = 'x';
 
 /** Context kept for the next line: enough for any list item or paragraph an LLM writes. */
 const CONTEXT_CHARS = 4096;
@@ -482,7 +526,7 @@ export class SsmlLiveFilter {
   private reopen: OpenElement[] = [];
   private phase: 'prolog' | 'body' | 'closed' = 'prolog';
   private root: OpenElement | undefined;
-  /** Last non-space character of text seen (decides a cut after an element). */
+  /** The last few characters of text seen, white space trimmed (decides a cut after an element). */
   private lastText = '';
   /** Start-tag scan state, so a long tag arriving in pieces is not rescanned from its start. */
   private tagScan: { start: number; at: number; quote: string } | undefined;
@@ -590,7 +634,9 @@ export class SsmlLiveFilter {
       if (this.phase === 'closed') {
         const rest = buf().slice(at);
         const content = rest.search(/\S/u);
-        if (content >= 0 && !rest.startsWith('<!--', content))
+        const tail = rest.slice(content);
+        // Comments may follow, in pieces like everything else.
+        if (content >= 0 && !tail.startsWith('<!--') && !'<!--'.startsWith(tail))
           this.fail(at + content, 'content after </speak>: the context is one <speak> element');
         if (content >= 0) {
           const markup = this.markup(at + content);
@@ -618,8 +664,7 @@ export class SsmlLiveFilter {
         }
         const lt = buf().indexOf('<', this.pos);
         const end = lt < 0 ? buf().length : lt;
-        const last = /\S(?=\s*$)/u.exec(buf().slice(this.pos, end));
-        if (last) this.lastText = last[0];
+        this.noteText(buf().slice(this.pos, end));
         this.pos = end;
         // Markup after a sentence end and a space most likely starts the next sentence: judged as if a word
         // followed ("Mr. <emphasis>" still waits, as "Mr. Smith" would).
@@ -642,8 +687,7 @@ export class SsmlLiveFilter {
         return;
       case 'cdata': {
         this.phase = 'body';
-        const last = /\S(?=\s*$)/u.exec(markup.text);
-        if (last) this.lastText = last[0];
+        this.noteText(markup.text);
         return;
       }
       case 'start': {
@@ -696,7 +740,7 @@ export class SsmlLiveFilter {
         if (!this.splittable()) return;
         if (markup.name === 's' || markup.name === 'p') {
           this.cut(markup.end, markup.name === 's' ? SENTENCE_PAUSE_MS : PARAGRAPH_PAUSE_MS);
-        } else if (/[.!?…。！？"'”’»)\]]/u.test(this.lastText)) {
+        } else if (/[.!?…。！？]["'”’»)\]]*$/u.test(this.lastText)) {
           this.cut(markup.end, this.textPause());
         }
         return;
@@ -788,6 +832,12 @@ export class SsmlLiveFilter {
     const amp = run.lastIndexOf('&', cut - 1);
     if (amp >= 0 && !run.slice(amp, cut).includes(';')) cut = amp;
     if (cut > 0) this.cut(this.runStart + cut, PAUSE_MS[segmentEnd(run.slice(0, cut).trim())]);
+  }
+
+  /** Keeps the end of the last text seen (a few characters: a terminator and its closing quotes). */
+  private noteText(text: string): void {
+    const trimmed = text.trimEnd();
+    if (trimmed) this.lastText = (this.lastText + trimmed).slice(-8);
   }
 
   /** The pause after text cut where it stands: by how its last sentence ends. */
