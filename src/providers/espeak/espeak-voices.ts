@@ -91,8 +91,8 @@ function genderOf(ageGender: string): VoiceGender | undefined {
 /**
  * espeak's voice variants (`+f1`…`+f5`, `+m1`…`+m7`) change the formants and pitch: audibly different
  * speakers of the same language. Listed as voices of their own (with their gender) for the English voices,
- * so that OpenAI's six voice names map to six different-sounding espeak voices; any `<voice>+<variant>` of
- * another language is accepted too (see `variantVoice`).
+ * so that OpenAI's six voice names map to six different-sounding espeak voices. Only these listed
+ * variants of the listed voices resolve (see `variantVoice`); other `<voice>+<variant>` names are unknown voices.
  */
 export const ESPEAK_VARIANTS: readonly { id: string; gender: VoiceGender }[] = [
   ...[1, 2, 3, 4, 5].map((n) => ({ id: `f${n}`, gender: 'female' as const })),

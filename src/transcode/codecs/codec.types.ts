@@ -38,8 +38,8 @@ export const OPUS_FRAME_MS = 20;
  * - The often-quoted "complexity 5 is 4x cheaper than 10" comes from libopus switching speech to CELT-only
  *   below complexity 7 when the signal type is left on auto: faster still (~700 s/CPU-s) but LSD 8.4 dB,
  *   worse than any complexity in hybrid mode. Hence signal voice (hybrid SILK+CELT kept) at complexity 5:
- *   within a quarter dB of 10 for ~80% of its CPU, and every Opus stream shares one thread (see
- *   CodecWorkerPool), so that CPU is the Opus capacity of the process.
+ *   within a quarter dB of 10 for ~80% of its CPU. Opus runs on every codec thread (each with its own copy
+ *   of the native addon, see CodecWorkerPool), so that CPU times the threads is the Opus capacity.
  */
 export const OPUS_COMPLEXITY = 5;
 
