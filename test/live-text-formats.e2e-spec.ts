@@ -64,7 +64,7 @@ describe('WS /v1/tts/live: text_format markdown and ssml', () => {
 
   beforeAll(async () => {
     // A long idle gap: what is spoken when is decided by the text, not by a slow test machine.
-    gw = await startApp({ PROVIDERS: 'mock_tone', LIVE_IDLE_GAP_MS: '1500' });
+    gw = await startApp({ PROVIDERS: 'mock_tone,espeak', LIVE_IDLE_GAP_MS: '1500' });
   });
 
   afterAll(async () => {
@@ -256,6 +256,47 @@ describe('WS /v1/tts/live: text_format markdown and ssml', () => {
     );
     // What came before the say-as was spoken.
     expect(client.audio('h').bytes.length).toBeGreaterThan(0);
+    client.close();
+  });
+
+  it('should end an SSML element left open at close with that context’s error, then close 1000', async () => {
+    const client = await LiveClient.connect(liveUrl(gw));
+    client.send({ type: 'start', context_id: 'left', text_format: 'ssml' });
+    await client.feed('left', pieces('<speak>Spoken. <emphasis>Still open'), 2);
+    client.send({ type: 'close' });
+    expect(await client.closed).toBe(1000);
+    expect(client.messages((m) => m.type === 'error')).toEqual([
+      expect.objectContaining({
+        context_id: 'left',
+        code: 'validation_failed',
+        message: expect.stringMatching(/<emphasis> is not closed/),
+      }),
+    ]);
+  });
+
+  it('should speak SSML and markdown over espeak into one valid MP3 stream per context', async () => {
+    const client = await LiveClient.connect(
+      liveUrl(gw, { provider: 'espeak', target_format: 'mp3', sample_rate_hz: '24000' }),
+    );
+    const ssml =
+      '<speak><prosody rate="fast">This part is quick.</prosody><break time="400ms"/>' +
+      '<mark name="here"/><prosody volume="soft" pitch="+10%">And this part is soft.</prosody></speak>';
+    await Promise.all([
+      stream(client, 'ssml', ssml, { text_format: 'ssml' }),
+      stream(client, 'md', '## Status\n\n**All good** — see [the log](https://x.org/log). Done.', {
+        text_format: 'markdown',
+      }),
+    ]);
+    for (const id of ['ssml', 'md']) {
+      const eos = await ended(client, id);
+      expect(eos.message.type).toBe('eos');
+      const decoded = await decodeAudio(client.audio(id).bytes, 'mp3', 24000);
+      expect(decoded).toMatchObject({ errors: '', codec: 'mp3', sampleRate: 24000 });
+      expect(decoded.duration).toBeGreaterThan(1);
+    }
+    expect(client.messages((m) => m.type === 'mark' && m.context_id === 'ssml')).toEqual([
+      expect.objectContaining({ name: 'here', start_ms: expect.any(Number) }),
+    ]);
     client.close();
   });
 
