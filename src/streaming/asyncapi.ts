@@ -31,7 +31,10 @@ const settings = {
     items: { type: 'string' },
     description: 'Tried before the first audio of each sentence.',
   },
-  text_format: str('Only `text` on the live socket (a token stream is not a document).', { enum: ['text'] }),
+  text_format: str(
+    '"text" (default), "ssml" or "markdown", read as it arrives; timings of ssml/markdown contexts index the spoken text.',
+    { enum: ['text', 'ssml', 'markdown'] },
+  ),
   timings: str('`words` for word timings, `none` (default) for none.', { enum: ['words', 'none'] }),
 };
 
@@ -83,6 +86,7 @@ export const ASYNCAPI_DOCUMENT = {
         close: ref('liveClose'),
         audio: ref('audio'),
         timings: ref('timings'),
+        mark: ref('mark'),
         flushed: ref('liveAck'),
         cleared: ref('liveAck'),
         eos: ref('eos'),
@@ -123,7 +127,7 @@ export const ASYNCAPI_DOCUMENT = {
       action: 'send',
       channel: { $ref: '#/channels/live' },
       summary: 'What the server sends on the live socket.',
-      messages: ['audio', 'timings', 'flushed', 'cleared', 'eos', 'error', 'warning'].map((m) => ({
+      messages: ['audio', 'timings', 'mark', 'flushed', 'cleared', 'eos', 'error', 'warning'].map((m) => ({
         $ref: `#/channels/live/messages/${m}`,
       })),
     },
@@ -169,7 +173,7 @@ export const ASYNCAPI_DOCUMENT = {
         ),
       },
       warning: {
-        summary: 'A client message the server did not understand; nothing stops.',
+        summary: 'A client message the server did not understand, or (live) SSML it ignored; nothing stops.',
         payload: obj({ type: { const: 'warning' }, code: str(), message: str(), context_id: contextId }, [
           'type',
           'code',
@@ -216,7 +220,15 @@ export const ASYNCAPI_DOCUMENT = {
       },
       mark: {
         summary: 'An SSML <mark> reached in the audio.',
-        payload: obj({ type: { const: 'mark' }, name: str(), start_ms: int() }, ['type', 'name', 'start_ms']),
+        payload: obj(
+          {
+            type: { const: 'mark' },
+            name: str(),
+            start_ms: int('From the first sample of the stream (live: of the context).'),
+            context_id: contextId,
+          },
+          ['type', 'name', 'start_ms'],
+        ),
       },
       cancel: {
         summary: 'Stops the synthesis; answered by error `cancelled` and close 4499.',
