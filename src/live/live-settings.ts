@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Caller } from '../auth/caller';
 import { UsageService } from '../auth/usage.service';
-import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { resilienceConfig, type ResilienceConfig } from '../config/configuration';
 import type { ProviderId, SynthesisRequest, Voice } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { assertSomeoneCanServe } from '../synthesis/provider-availability';
 import { ProviderResilienceService } from '../synthesis/provider-resilience.service';
 import type { SynthesisAttempt } from '../synthesis/synthesis.types';
 import { TEXT_FORMATS, type TextFormat } from '../text/prepare';
@@ -223,7 +223,11 @@ export class LiveSettingsResolver {
       language,
       input.fallback_providers === undefined,
     );
-    await this.assertSomeoneCanServe(resolved.provider.id, fallbacks);
+    await assertSomeoneCanServe(
+      { registry: this.registry, resilience: this.resilience },
+      resolved.provider.id,
+      fallbacks.map((f) => f.providerId),
+    );
     const request = (voice: SynthesisRequest['voice']): SynthesisRequest => ({
       text: '',
       voice,
@@ -286,37 +290,5 @@ export class LiveSettingsResolver {
       }
     }
     return out;
-  }
-
-  private async assertSomeoneCanServe(
-    primary: ProviderId,
-    fallbacks: readonly { providerId: ProviderId }[],
-  ): Promise<void> {
-    const problem = await this.unavailability(primary);
-    if (!problem) return;
-    for (const fallback of fallbacks) if (!(await this.unavailability(fallback.providerId))) return;
-    throw new GatewayException(
-      ErrorCode.ProviderUnavailable,
-      `${problem.message}${fallbacks.length > 0 ? ', and none of its fallback_providers is available' : '; add fallback_providers or choose another provider'}`,
-      { field: 'provider', retryAfterSeconds: problem.retryAfterSeconds },
-    );
-  }
-
-  private async unavailability(
-    providerId: ProviderId,
-  ): Promise<{ message: string; retryAfterSeconds: number } | undefined> {
-    const retryAfter = this.resilience.retryAfterSeconds(providerId);
-    if (retryAfter !== undefined)
-      return {
-        message: `provider "${providerId}" is temporarily unavailable after repeated failures; retry in ${retryAfter} s`,
-        retryAfterSeconds: retryAfter,
-      };
-    const health = await this.registry.checkHealth(providerId);
-    if (!health.up)
-      return {
-        message: `provider "${providerId}" is unavailable: ${health.reason ?? 'health check failed'}`,
-        retryAfterSeconds: 30,
-      };
-    return undefined;
   }
 }

@@ -24,7 +24,7 @@ import { TtsService } from '../synthesis/tts.service';
 import { LiveCharBudget } from './char-budget';
 import { liveConfig, type LiveConfig } from './live.config';
 import { LiveConnection, type ConnectionDeps } from './live.connection';
-import { clientOfUpgrade } from './live-client';
+import { clientOfUpgrade } from '../common/upgrade-client';
 import { LIVE_METRIC } from './live.metrics';
 import { LiveSettingsResolver } from './live-settings';
 

@@ -1,3 +1,4 @@
+import { LookAheadBuffer } from '../common/look-ahead-buffer';
 import type { AudioChunk } from './provider.contract';
 import { DEFAULT_SEAM_SHAPER_OPTIONS, SeamShaper, type SeamShaperOptions } from './audio/seam-shaper';
 import type { SegmentEnd, TextSegment } from './text/sentence-splitter';
@@ -72,11 +73,21 @@ export async function* synthesizeSegments(
   const inner = new AbortController();
   const forward = () => inner.abort(signal.reason);
   signal.addEventListener('abort', forward, { once: true });
-  const jobs: (SegmentJob | undefined)[] = [];
+  const jobs: (LookAheadBuffer<AudioChunk> | undefined)[] = [];
   const settled: Promise<void>[] = [];
   const startUpTo = (last: number) => {
     for (let i = jobs.length; i <= Math.min(last, segments.length - 1); i++) {
-      const job = new SegmentJob(segments[i], i, synthesize, inner.signal, maxBufferedBytes);
+      const segment = segments[i];
+      const index = i;
+      const job = new LookAheadBuffer<AudioChunk>(
+        (signal) => synthesize(segment, index, signal),
+        inner.signal,
+        {
+          maxBytes: maxBufferedBytes,
+          sizeOf: (chunk) => chunk.pcm.byteLength,
+          keep: (chunk) => chunk.pcm.length > 0,
+        },
+      );
       jobs.push(job);
       settled.push(job.settled);
     }
@@ -85,11 +96,11 @@ export async function* synthesizeSegments(
   try {
     for (let i = 0; i < segments.length; i++) {
       startUpTo(i + lookAhead);
-      const job = jobs[i] as SegmentJob;
+      const job = jobs[i] as LookAheadBuffer<AudioChunk>;
       options.onSegment?.(i);
       let shaper: SeamShaper | undefined;
       let producedAt: number | undefined;
-      for await (const chunk of job.chunks()) {
+      for await (const chunk of job.items()) {
         if (shaping && shaper?.sampleRate !== chunk.sampleRate) {
           // A rate change inside a segment (never seen in practice): close the old shaper cleanly.
           if (shaper) yield* nonEmpty(shaper.finish(), shaper.sampleRate);
@@ -128,83 +139,5 @@ function* silence(samples: number, sampleRate: number): Generator<AudioChunk> {
   const max = Math.max(1, Math.round((sampleRate * PAUSE_CHUNK_MS) / 1000));
   for (let left = samples; left > 0; left -= max) {
     yield { pcm: new Int16Array(Math.min(max, left)), sampleRate };
-  }
-}
-
-/** One segment's synthesis, running on its own and buffering until the consumer reaches it. */
-class SegmentJob {
-  readonly settled: Promise<void>;
-  private readonly buffer: AudioChunk[] = [];
-  private bufferedBytes = 0;
-  private done = false;
-  private failure: { error: unknown } | undefined;
-  private wake: (() => void) | undefined;
-  /** Resolves the engine loop when the consumer has taken enough to go on. */
-  private drained: (() => void) | undefined;
-
-  constructor(
-    segment: TextSegment,
-    index: number,
-    synthesize: SegmentSynthesizer,
-    signal: AbortSignal,
-    private readonly maxBufferedBytes: number,
-  ) {
-    this.settled = this.run(segment, index, synthesize, signal);
-  }
-
-  async *chunks(): AsyncGenerator<AudioChunk> {
-    for (;;) {
-      const next = this.buffer.shift();
-      if (next) {
-        this.bufferedBytes -= next.pcm.byteLength;
-        if (this.drained && this.bufferedBytes <= this.maxBufferedBytes / 2) {
-          const resume = this.drained;
-          this.drained = undefined;
-          resume();
-        }
-        yield next;
-        continue;
-      }
-      if (this.failure) throw this.failure.error;
-      if (this.done) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-
-  private async run(
-    segment: TextSegment,
-    index: number,
-    synthesize: SegmentSynthesizer,
-    signal: AbortSignal,
-  ): Promise<void> {
-    try {
-      signal.throwIfAborted();
-      for await (const chunk of synthesize(segment, index, signal)) {
-        if (chunk.pcm.length > 0) {
-          this.buffer.push(chunk);
-          this.bufferedBytes += chunk.pcm.byteLength;
-        }
-        this.notify();
-        if (this.bufferedBytes > this.maxBufferedBytes) {
-          // Backpressure on look-ahead: stop pulling from the engine until the consumer catches up.
-          await new Promise<void>((resolve) => {
-            this.drained = resolve;
-            signal.addEventListener('abort', () => resolve(), { once: true });
-          });
-          signal.throwIfAborted();
-        }
-      }
-    } catch (error) {
-      this.failure = { error };
-    } finally {
-      this.done = true;
-      this.notify();
-    }
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
   }
 }

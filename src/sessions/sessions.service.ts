@@ -22,6 +22,7 @@ import { METRIC } from '../metrics/metric-names';
 import type { ProviderId, SynthesisRequest, Voice } from '../providers/provider.contract';
 import { prepareText, type PreparedText } from '../text/prepare';
 import { ProviderRegistry } from '../providers/provider.registry';
+import { assertSomeoneCanServe } from '../synthesis/provider-availability';
 import { ProviderResilienceService } from '../synthesis/provider-resilience.service';
 import { ReplayStore } from '../synthesis/replay/replay-store';
 import type { SynthesisAttempt, SynthesisPlan, SynthesisSource } from '../synthesis/synthesis.types';
@@ -98,7 +99,11 @@ export class SessionsService {
       resolved.language,
       !dto.fallback_providers,
     );
-    await this.assertSomeoneCanServe(resolved.provider.id, fallbacks);
+    await assertSomeoneCanServe(
+      { registry: this.registry, resilience: this.resilience },
+      resolved.provider.id,
+      fallbacks.map((f) => f.provider),
+    );
 
     const now = new Date();
     const session: Session = {
@@ -335,40 +340,6 @@ export class SessionsService {
    * The primary may be down or its circuit open, as long as a fallback can serve: that is the moment
    * fallbacks exist for. With none available, 503 naming why, with Retry-After.
    */
-  private async assertSomeoneCanServe(
-    primary: ProviderId,
-    fallbacks: readonly SessionFallback[],
-  ): Promise<void> {
-    const problem = await this.unavailability(primary);
-    if (!problem) return;
-    for (const fallback of fallbacks) if (!(await this.unavailability(fallback.provider))) return;
-    throw new GatewayException(
-      ErrorCode.ProviderUnavailable,
-      `${problem.message}${fallbacks.length > 0 ? ', and none of its fallback_providers is available' : '; add fallback_providers or choose another provider'}`,
-      { field: 'provider', retryAfterSeconds: problem.retryAfterSeconds },
-    );
-  }
-
-  private async unavailability(
-    providerId: ProviderId,
-  ): Promise<{ message: string; retryAfterSeconds: number } | undefined> {
-    const retryAfter = this.resilience.retryAfterSeconds(providerId);
-    if (retryAfter !== undefined) {
-      return {
-        message: `provider "${providerId}" is temporarily unavailable after repeated failures; retry in ${retryAfter} s`,
-        retryAfterSeconds: retryAfter,
-      };
-    }
-    const health = await this.registry.checkHealth(providerId);
-    if (!health.up) {
-      return {
-        message: `provider "${providerId}" is unavailable: ${health.reason ?? 'health check failed'}`,
-        retryAfterSeconds: 30,
-      };
-    }
-    return undefined;
-  }
-
   /**
    * Each fallback with its best voice for the session language. Asked-for fallbacks must exist and speak
    * the language (400 naming the entry); configured defaults (DEFAULT_FALLBACK_PROVIDERS) that do not fit
