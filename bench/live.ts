@@ -284,6 +284,8 @@ export async function runLiveBenchmark(options: LiveBenchOptions = {}): Promise<
     RATE_LIMIT_SESSIONS_PER_MINUTE: '0',
     LIVE_CHARS_PER_MINUTE: '0',
     MAX_STREAMS_PER_CLIENT: '1000',
+    // Every run repeats the same sentences: measured against the engines, not the audio cache.
+    CACHE_MAX_BYTES: '0',
   });
   try {
     const providers: LiveProviderResult[] = [];
