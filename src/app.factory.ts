@@ -62,13 +62,13 @@ export async function createApp(): Promise<NestFastifyApplication> {
       exposedHeaders: ['Retry-After'],
     });
   }
+  const tokens = app.get(WsTokens);
   app.useWebSocketAdapter(
     new StreamWsAdapter(app, {
       maxPayloadBytes: streaming.maxPayloadBytes,
       allowedOrigins: corsOrigins,
       publicOrigin: publicBaseUrl ? new URL(publicBaseUrl).origin : undefined,
       authenticate: (request, pathname) => {
-        const tokens = app.get(WsTokens);
         if (pathname.startsWith(`${STREAM_PATH}/`)) {
           return tokens.authenticate(request, { kind: 'stream', sessionId: safeSessionId(pathname) });
         }

@@ -62,6 +62,8 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
   private fromFile: KeyEntry[] = [];
   private readonly fromEnv: KeyEntry[];
   private byDigest = new Map<string, KeyEntry>();
+  /** The limits per key name (the first entry of a name, as listed). */
+  private limitsByName = new Map<string, KeyLimits>();
 
   constructor(@Inject(authConfig.KEY) private readonly config: AuthConfig) {
     this.fromEnv = config.keys.map((key, i) =>
@@ -98,12 +100,11 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
 
   /** The limits of a key by name (for streams that start later, from the session's owner). */
   limitsOf(name: string): KeyLimits | undefined {
-    for (const entry of this.byDigest.values()) if (entry.name === name) return entry.limits;
-    return undefined;
+    return this.limitsByName.get(name);
   }
 
   names(): string[] {
-    return [...new Set([...this.byDigest.values()].map((e) => e.name))];
+    return [...this.limitsByName.keys()];
   }
 
   private reload(): void {
@@ -120,7 +121,10 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
   private index(): void {
     const map = new Map<string, KeyEntry>();
     for (const entry of [...this.fromEnv, ...this.fromFile]) map.set(entry.digest.toString('base64'), entry);
+    const byName = new Map<string, KeyLimits>();
+    for (const entry of map.values()) if (!byName.has(entry.name)) byName.set(entry.name, entry.limits);
     this.byDigest = map;
+    this.limitsByName = byName;
   }
 
   private load(path: string): KeyEntry[] {

@@ -1,10 +1,6 @@
 import { registerAs } from '@nestjs/config';
 
-const list = (value: string | undefined) =>
-  (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+import { flag, int, list } from '../config/env-values';
 
 /** API keys and tenancy (CONTRACT.md "API keys and tenancy"). No key configured = open gateway. */
 export const authConfig = registerAs('auth', () => ({
@@ -13,11 +9,9 @@ export const authConfig = registerAs('auth', () => ({
   /** API_KEYS_FILE: JSON (or YAML by extension), reloaded when it changes. */
   file: process.env.API_KEYS_FILE || undefined,
   /** /metrics requires an admin key. */
-  metricsRequireKey: ['1', 'true', 'yes', 'on'].includes(
-    (process.env.METRICS_REQUIRE_KEY ?? '').toLowerCase(),
-  ),
+  metricsRequireKey: flag(process.env.METRICS_REQUIRE_KEY),
   /** Lifetime of the single-use WebSocket tokens carried in `ws_url`. */
-  wsTokenTtlSeconds: Number(process.env.WS_TOKEN_TTL_SECONDS || 60),
+  wsTokenTtlSeconds: int(process.env.WS_TOKEN_TTL_SECONDS, 60),
 }));
 
 export type AuthConfig = ReturnType<typeof authConfig>;

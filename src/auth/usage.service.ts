@@ -5,7 +5,7 @@ import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { METRIC } from '../metrics/metric-names';
 import { UsageStore, type UsageField } from '../state/counters';
-import { ApiKeysService, type KeyLimits } from './api-keys.service';
+import { ApiKeysService } from './api-keys.service';
 import { keyNameOf, type Caller } from './caller';
 
 const MINUTE_MS = 60_000;
@@ -80,14 +80,10 @@ export class UsageService {
   /** The concurrent-stream limit of a caller id, when its key sets one. */
   maxConcurrentStreams(callerId: string): number | undefined {
     const name = keyNameOf(callerId);
-    return name ? this.limitsOf(name)?.maxConcurrentStreams : undefined;
+    return name ? this.keys.limitsOf(name)?.maxConcurrentStreams : undefined;
   }
 
   usage() {
     return this.store.usage();
-  }
-
-  private limitsOf(name: string): KeyLimits | undefined {
-    return this.keys.limitsOf(name);
   }
 }

@@ -3,7 +3,7 @@ import type { ConfigType } from '@nestjs/config';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { appConfig } from '../config/configuration';
-import { clientOfUpgrade } from '../common/upgrade-client';
+import { upgradeClientResolver } from '../common/upgrade-client';
 import { TokenStore } from '../state/counters';
 import { ApiKeysService } from './api-keys.service';
 import { authConfig, type AuthConfig } from './auth.config';
@@ -21,8 +21,12 @@ export class WsTokens {
     private readonly keys: ApiKeysService,
     private readonly store: TokenStore,
     @Inject(authConfig.KEY) private readonly config: AuthConfig,
-    @Inject(appConfig.KEY) private readonly app: ConfigType<typeof appConfig>,
-  ) {}
+    @Inject(appConfig.KEY) app: ConfigType<typeof appConfig>,
+  ) {
+    this.clientOf = upgradeClientResolver(app.trustProxy);
+  }
+
+  private readonly clientOf: (request: IncomingMessage) => string;
 
   get enabled(): boolean {
     return this.keys.enabled;
@@ -33,23 +37,24 @@ export class WsTokens {
   }
 
   /** A token for one session's stream; undefined when keys are off (the URL then carries none). */
-  async forSession(sessionId: string, caller: Caller): Promise<string | undefined> {
-    if (!this.keys.enabled || !caller.key) return undefined;
-    const token = randomBytes(32).toString('base64url');
-    await this.store.put(
-      token,
-      { kind: 'stream', sessionId, callerId: caller.id, keyName: caller.key.name },
-      this.ttlSeconds,
-    );
-    return token;
+  forSession(sessionId: string, caller: Caller): Promise<string | undefined> {
+    return this.issue(caller, { kind: 'stream', sessionId });
   }
 
-  async forLive(caller: Caller): Promise<string | undefined> {
+  /** A token for live-text sockets of the caller's key; undefined when keys are off. */
+  forLive(caller: Caller): Promise<string | undefined> {
+    return this.issue(caller, { kind: 'live' });
+  }
+
+  private async issue(
+    caller: Caller,
+    target: { kind: 'stream'; sessionId: string } | { kind: 'live' },
+  ): Promise<string | undefined> {
     if (!this.keys.enabled || !caller.key) return undefined;
     const token = randomBytes(32).toString('base64url');
     await this.store.put(
       token,
-      { kind: 'live', callerId: caller.id, keyName: caller.key.name },
+      { ...target, callerId: caller.id, keyName: caller.key.name },
       this.ttlSeconds,
     );
     return token;
@@ -64,7 +69,7 @@ export class WsTokens {
     request: IncomingMessage,
     target: { kind: 'stream' | 'live'; sessionId?: string },
   ): Promise<Caller | undefined> {
-    if (!this.keys.enabled) return { id: clientOfUpgrade(request, this.app.trustProxy) };
+    if (!this.keys.enabled) return { id: this.clientOf(request) };
     const key = this.keys.verify(bearerOf(request.headers.authorization));
     if (key) return keyCaller(key);
     const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');

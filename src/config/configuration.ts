@@ -1,23 +1,17 @@
 import { registerAs } from '@nestjs/config';
 import { PROVIDER_IDS, type ProviderId } from '../providers/provider.contract';
+import { flag, int, list } from './env-values';
 
 /**
  * Typed, namespaced configuration. Values were validated by `validateEnv`; here we apply defaults and parse
  * lists. Read with `config.getOrThrow('<namespace>', { infer: true })`.
  */
-const list = (value: string | undefined) =>
-  (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-
-const int = (value: string | undefined, fallback: number) => (value ? Number(value) : fallback);
 
 export const appConfig = registerAs('app', () => ({
   port: int(process.env.PORT, 8080),
   host: process.env.HOST || '0.0.0.0',
   logLevel: process.env.LOG_LEVEL || 'info',
-  logPretty: ['1', 'true', 'yes', 'on'].includes((process.env.LOG_PRETTY ?? '').toLowerCase()),
+  logPretty: flag(process.env.LOG_PRETTY),
   corsOrigins: list(process.env.CORS_ORIGINS),
   trustProxy: parseTrustProxy(process.env.TRUST_PROXY),
   bodyLimitBytes: int(process.env.BODY_LIMIT_BYTES, 64 * 1024),

@@ -1,6 +1,6 @@
 import { registerAs } from '@nestjs/config';
 
-const int = (value: string | undefined, fallback: number) => (value ? Number(value) : fallback);
+import { int } from '../config/env-values';
 
 /**
  * Settings of the live text socket (`WS /v1/tts/live`). Validated by `EnvironmentVariables` (LIVE_*); the

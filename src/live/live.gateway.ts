@@ -24,7 +24,7 @@ import { TtsService } from '../synthesis/tts.service';
 import { LiveCharBudget } from './char-budget';
 import { liveConfig, type LiveConfig } from './live.config';
 import { LiveConnection, type ConnectionDeps } from './live.connection';
-import { clientOfUpgrade } from '../common/upgrade-client';
+import { upgradeClientResolver } from '../common/upgrade-client';
 import { LIVE_METRIC } from './live.metrics';
 import { LiveSettingsResolver } from './live-settings';
 
@@ -39,7 +39,7 @@ export const LIVE_PATH = '/v1/tts/live';
 export class LiveGateway implements OnGatewayConnection, BeforeApplicationShutdown {
   private readonly deps: ConnectionDeps;
   private readonly connections = new Set<LiveConnection>();
-  private readonly trustProxy: AppConfig['trustProxy'];
+  private readonly clientOf: (request: IncomingMessage) => string;
 
   constructor(
     tts: TtsService,
@@ -61,7 +61,7 @@ export class LiveGateway implements OnGatewayConnection, BeforeApplicationShutdo
     @InjectMetric(METRIC.clientMessagesRejectedTotal) rejectedMessages: Counter<string>,
     @InjectPinoLogger('LiveSocket') logger: PinoLogger,
   ) {
-    this.trustProxy = app.trustProxy;
+    this.clientOf = upgradeClientResolver(app.trustProxy);
     this.deps = {
       tts,
       runs,
@@ -89,7 +89,7 @@ export class LiveGateway implements OnGatewayConnection, BeforeApplicationShutdo
     }
     // The adapter sets the caller of an authenticated upgrade (API keys); otherwise it is the address.
     const caller = (request as AuthenticatedUpgrade).caller ?? {
-      id: clientOfUpgrade(request, this.trustProxy),
+      id: this.clientOf(request),
     };
     const connection = new LiveConnection(socket, { query, caller }, this.deps);
     this.connections.add(connection);

@@ -4,14 +4,12 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import type { Counter, Gauge } from 'prom-client';
+import { int } from '../config/env-values';
 import { METRIC } from '../metrics/metric-names';
 import type { ProviderId } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
 import type { SynthesisPlan } from './synthesis.types';
 import type { PcmPiece } from './tts.service';
-
-/** An unset or empty variable means the default (as everywhere in the configuration). */
-const int = (value: string | undefined, fallback: number) => (value ? Number(value) : fallback);
 
 export const cacheConfig = registerAs('cache', () => ({
   /** Total bytes of engine PCM kept; 0 turns the cache off. */

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiResponse } from '@nestjs/swagger';
 
@@ -74,7 +75,7 @@ export function ApiErrorResponses(...statuses: number[]): MethodDecorator {
         ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
         example: {
           statusCode: status,
-          error: STATUS_TEXT[status],
+          error: STATUS_CODES[status],
           message: example.message,
           code: example.code,
         },
@@ -82,13 +83,3 @@ export function ApiErrorResponses(...statuses: number[]): MethodDecorator {
     }),
   );
 }
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  429: 'Too Many Requests',
-  503: 'Service Unavailable',
-};
