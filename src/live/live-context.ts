@@ -27,6 +27,7 @@ import type { LiveConfig } from './live.config';
 import type { ContextSettings, LiveSettingsInput, LiveSettingsResolver } from './live-settings';
 import { engineTextOf, estimatedTimings, nativeToneTimings, type EngineText } from '../text/sentence-timings';
 import { SentenceJob } from './sentence-job';
+import { concatPcm } from '../providers/audio/pcm';
 
 /** What a context needs from its socket. */
 export interface ContextHost {
@@ -821,11 +822,6 @@ function joinPcm(pieces: readonly PcmPiece[]): { pcm: Int16Array; sampleRate: nu
       out[i] = chunk.pcm[Math.min(chunk.pcm.length - 1, Math.floor((i * chunk.sampleRate) / sampleRate))];
     return out;
   });
-  const pcm = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    pcm.set(part, at);
-    at += part.length;
-  }
+  const pcm = concatPcm(parts);
   return { pcm, sampleRate };
 }

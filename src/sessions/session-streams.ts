@@ -19,6 +19,7 @@ import { TtsService } from '../synthesis/tts.service';
 import type { Session } from './session.model';
 import { StreamControl } from '../state/control';
 import { SessionStore } from './session.store';
+import { concatBytes } from '../transcode/bytes';
 
 /** A socket following a session stream; told when another socket takes over. */
 export interface StreamReader {
@@ -291,7 +292,7 @@ class Framing {
   }
 
   private take(n: number, ms: number): Frame {
-    const all = this.pending.length === 1 ? this.pending[0] : concat(this.pending, this.pendingBytes);
+    const all = concatBytes(this.pending);
     const data = all.subarray(0, n);
     const rest = all.subarray(n);
     this.pending = rest.length > 0 ? [rest] : [];
@@ -301,16 +302,6 @@ class Framing {
     this.emittedMs += ms;
     return { data, startMs, audioMs: this.emittedMs };
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /**

@@ -1,11 +1,5 @@
 import type { Session, SessionStatus } from './session.model';
 
-/** How many sessions the store may keep: in all, and per client. */
-export interface SessionCaps {
-  maxSessions: number;
-  maxSessionsPerClient: number;
-}
-
 /**
  * Where sessions live. The in-memory store serves a single replica; a Redis store (for several replicas)
  * implements the same contract. All methods are async for that reason, and `transition` is the one

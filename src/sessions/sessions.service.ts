@@ -99,6 +99,8 @@ export class SessionsService {
       resolved.language,
       !dto.fallback_providers,
     );
+    // The primary may be down or its circuit open, as long as a fallback can serve: that is the moment
+    // fallbacks exist for.
     await assertSomeoneCanServe(
       { registry: this.registry, resilience: this.resilience },
       resolved.provider.id,
@@ -336,10 +338,6 @@ export class SessionsService {
     }
   }
 
-  /**
-   * The primary may be down or its circuit open, as long as a fallback can serve: that is the moment
-   * fallbacks exist for. With none available, 503 naming why, with Retry-After.
-   */
   /**
    * Each fallback with its best voice for the session language. Asked-for fallbacks must exist and speak
    * the language (400 naming the entry); configured defaults (DEFAULT_FALLBACK_PROVIDERS) that do not fit

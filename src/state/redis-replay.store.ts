@@ -206,7 +206,9 @@ function fieldsOf(event: StreamEvent): Array<string | Buffer> {
         'ms',
         String(event.audioMs),
         'd',
-        Buffer.from(event.data),
+        // A view, not a copy: a frame's bytes never change once it is in the log (merges only append past
+        // the length of the frame the mirror holds).
+        Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength),
       ];
     case 'switch':
       return [
@@ -439,8 +441,7 @@ class RemoteCursor implements ReplayCursor {
         continue;
       }
       // Nothing new for a second: is anyone still producing this stream?
-      const owner = await this.redis.run('replay_owner', (c) => c.get(ownerKey(this.sessionId)));
-      if (owner === null) {
+      if (!(await producing(this.sessionId, this.redis))) {
         this.done = true;
         return {
           kind: 'error',

@@ -4,6 +4,7 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import type { Counter, Gauge } from 'prom-client';
+import { countCharacters } from '../common/text/normalize-text';
 import { int } from '../config/env-values';
 import { METRIC } from '../metrics/metric-names';
 import type { ProviderId } from '../providers/provider.contract';
@@ -114,17 +115,13 @@ export class AudioCache {
     }
   }
 
-  get enabled(): boolean {
-    return this.stored !== undefined;
-  }
-
   /** The cache key of a plan, or undefined when it must not use the cache. */
   keyOf(plan: SynthesisPlan): string | undefined {
     if (!this.stored || plan.cache === false) return undefined;
     const first = plan.attempts[0];
     const request = first.request;
     const speed = request.speed > 0 ? request.speed : 1;
-    if ([...request.text].length * (BYTES_PER_CHAR_AT_SPEED_1 / speed) > this.config.maxEntryBytes)
+    if (countCharacters(request.text) * (BYTES_PER_CHAR_AT_SPEED_1 / speed) > this.config.maxEntryBytes)
       return undefined;
     const provider = this.registry.get(first.providerId);
     const canonical = JSON.stringify([
@@ -144,7 +141,7 @@ export class AudioCache {
 
   /**
    * The pieces for `key`: from the store, by joining a running synthesis, or by starting `produce` (whose
-   * signal aborts when every reader has left). Each piece read from the store or a join has `fromCache`.
+   * signal aborts when every reader has left). The first piece read from the store or a join has `fromCache` (consumers read the flag once).
    */
   async *through(
     key: string,
@@ -155,9 +152,11 @@ export class AudioCache {
     const hit = this.stored?.get(key);
     if (hit) {
       this.events.inc({ event: 'hit' });
+      let first = true;
       for (const piece of hit.pieces) {
         signal.throwIfAborted();
-        yield { ...piece, fromCache: true };
+        yield first ? { ...piece, fromCache: true } : piece;
+        first = false;
       }
       return;
     }
@@ -172,7 +171,11 @@ export class AudioCache {
     }
     entry.readers++;
     try {
-      for await (const piece of entry.read(signal)) yield joined ? { ...piece, fromCache: true } : piece;
+      let first = joined;
+      for await (const piece of entry.read(signal)) {
+        yield first ? { ...piece, fromCache: true } : piece;
+        first = false;
+      }
     } finally {
       entry.readers--;
       if (entry.readers === 0 && !entry.done)

@@ -15,6 +15,7 @@ import {
   timeout,
   TimeoutStrategy,
   type IBackoff,
+  type TimeoutPolicy,
 } from 'cockatiel';
 import type { Counter, Gauge } from 'prom-client';
 import { sleep } from '../common/abort';
@@ -82,6 +83,8 @@ interface ProviderGuard {
 export class ProviderResilienceService {
   private readonly logger = new Logger(ProviderResilienceService.name);
   private readonly guards = new Map<ProviderId, ProviderGuard>();
+  /** One timeout policy per duration (first-audio and idle limits): they hold no state between calls. */
+  private readonly timeouts = new Map<number, TimeoutPolicy>();
 
   constructor(
     @Inject(resilienceConfig.KEY) private readonly config: ResilienceConfig,
@@ -288,7 +291,9 @@ export class ProviderResilienceService {
     engineCall: AbortController,
   ): Promise<IteratorResult<AudioChunk>> {
     try {
-      return await timeout(ms, TimeoutStrategy.Aggressive).execute(() => iterator.next());
+      let policy = this.timeouts.get(ms);
+      if (!policy) this.timeouts.set(ms, (policy = timeout(ms, TimeoutStrategy.Aggressive)));
+      return await policy.execute(() => iterator.next());
     } catch (error) {
       if (error instanceof TaskCancelledError && !engineCall.signal.aborted) {
         engineCall.abort(

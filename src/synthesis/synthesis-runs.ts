@@ -41,6 +41,9 @@ export class SynthesisRun {
   servedBy: ProviderId | undefined;
   switches = 0;
 
+  /** This run's series of `tts_stream_bytes_total`, looked up once rather than per chunk. */
+  private bytesCounter: { inc(value: number): void } | undefined;
+
   constructor(
     private readonly description: RunDescription,
     private readonly owner: SynthesisRuns,
@@ -59,7 +62,8 @@ export class SynthesisRun {
     this.audioMs = audio.audioMs;
     this.servedBy = audio.providerId;
     if (audio.switched) this.switches++;
-    this.owner.streamBytes.inc({ format: this.description.format, route: this.description.route }, bytes);
+    const { format, route } = this.description;
+    (this.bytesCounter ??= this.owner.streamBytes.labels({ format, route })).inc(bytes);
     if (this.ttfaMs === undefined && bytes > 0) {
       this.ttfaMs = performance.now() - this.startedAt;
       this.owner.timeToFirstAudio.observe(

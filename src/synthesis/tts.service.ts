@@ -25,6 +25,7 @@ import { SILENT_DB, toEspeakSsml, type SsmlSegment } from '../text/ssml';
 import { engineTextOf, estimatedTimings, nativeToneTimings } from '../text/sentence-timings';
 import type { WordTiming } from '../text/word-timings';
 import { AudioCache } from './audio-cache';
+import { concatPcm } from '../providers/audio/pcm';
 
 /**
  * The audio path: provider → resilience (bulkhead, timeouts, retries, breaker) → failover → transcoder.
@@ -493,18 +494,6 @@ export interface PcmPiece {
 
 const EMPTY = new Uint8Array(0);
 
-function concatPcm(parts: Int16Array[]): Int16Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-/** A segment cut at its marks: each part's marks sit before its first sample. */
 /** Where a unit-by-unit renderer starts (after a failover) and which unit it is on. */
 interface UnitProgress {
   from: number;
@@ -533,6 +522,7 @@ function ssmlUnits(segments: readonly SsmlSegment[]): SsmlUnit[] {
   return units;
 }
 
+/** A segment cut at its marks: each part's marks sit before its first sample. */
 function splitAtMarks(segment: SsmlSegment): Array<{ text: string; marks: string[] }> {
   const parts: Array<{ text: string; marks: string[] }> = [];
   let at = 0;

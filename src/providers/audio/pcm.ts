@@ -49,3 +49,17 @@ export function* slicePcm(pcm: Int16Array, maxSamples: number): Generator<Int16A
   for (let at = 0; at < pcm.length; at += maxSamples)
     yield pcm.subarray(at, Math.min(pcm.length, at + maxSamples));
 }
+
+/** The parts back to back (the part itself when there is one). */
+export function concatPcm(parts: readonly Int16Array[]): Int16Array {
+  if (parts.length === 1) return parts[0];
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Int16Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -1,4 +1,4 @@
-import { pcm16FromLittleEndian } from './pcm';
+import { concatPcm, pcm16FromLittleEndian } from './pcm';
 
 export class WavFormatError extends Error {
   constructor(message: string) {
@@ -71,7 +71,7 @@ export class WavStreamReader {
     }
     // Keep our own copy of a leftover: the caller may reuse the buffer it pushed.
     if (this.pending.length > 0 && this.pending.buffer === bytes.buffer) this.pending = this.pending.slice();
-    return out.length === 1 ? out[0] : concatPcm(out);
+    return concatPcm(out);
   }
 
   /** Call at the end of the stream: fails when the header never completed. */
@@ -241,15 +241,5 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a);
   out.set(b, a.length);
-  return out;
-}
-
-function concatPcm(parts: Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
