@@ -2,7 +2,7 @@ import fastifyStatic from '@fastify/static';
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,15 +77,11 @@ export async function createApp(): Promise<NestFastifyApplication> {
     }),
   );
 
-  const document = SwaggerModule.createDocument(app, openApiConfig(publicBaseUrl), {
-    operationIdFactory: (_controller, method) => method,
-  });
-  // Probes stay open for Kubernetes: no security on them.
-  for (const path of ['/healthz', '/readyz']) {
-    const get = document.paths[path]?.get;
-    if (get) get.security = [];
-  }
-  SwaggerModule.setup('docs', app, document, {
+  // Built on the first request for it, not at start-up: the document and the scan behind it are memory an
+  // idle gateway would otherwise hold for a page most replicas never serve.
+  let document: OpenAPIObject | undefined;
+  const openApiDocument = (): OpenAPIObject => (document ??= buildOpenApiDocument(app, publicBaseUrl));
+  SwaggerModule.setup('docs', app, openApiDocument, {
     jsonDocumentUrl: 'docs-json',
     swaggerOptions: { persistAuthorization: true },
   });
@@ -105,6 +101,18 @@ function safeSessionId(pathname: string): string {
   } catch {
     return raw;
   }
+}
+
+function buildOpenApiDocument(app: NestFastifyApplication, publicBaseUrl: string | undefined): OpenAPIObject {
+  const document = SwaggerModule.createDocument(app, openApiConfig(publicBaseUrl), {
+    operationIdFactory: (_controller, method) => method,
+  });
+  // Probes stay open for Kubernetes: no security on them.
+  for (const path of ['/healthz', '/readyz']) {
+    const get = document.paths[path]?.get;
+    if (get) get.security = [];
+  }
+  return document;
 }
 
 function openApiConfig(publicBaseUrl: string | undefined) {

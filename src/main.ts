@@ -1,3 +1,5 @@
+// First, before any other module loads: keeps start-up from growing the heap it would then hold at rest.
+import { settleHeapAfterStartup } from './common/heap-at-rest';
 import { ConfigService } from '@nestjs/config';
 import { PinoLogger } from 'nestjs-pino';
 import { createApp } from './app.factory';
@@ -22,6 +24,7 @@ async function bootstrap(): Promise<void> {
     `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`,
     log,
   );
+  settleHeapAfterStartup();
 
   // Graceful drain (our own signal handling instead of enableShutdownHooks, which re-raises the signal so
   // the process ends "killed" rather than with exit code 0): readiness turns 503 and new sessions get

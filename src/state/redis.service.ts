@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from 
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { randomUUID } from 'node:crypto';
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import { createClient, RESP_TYPES, type RedisClientType } from 'redis';
+import type { RedisClientType } from 'redis';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { appConfig, type AppConfig } from '../config/configuration';
@@ -79,7 +79,11 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   /** The same, with binary replies (audio frames come back as Buffers). */
   runBinary<T>(name: string, work: (client: RedisBinaryCommands) => Promise<T>): Promise<T> {
     return this.run(name, (client) =>
-      work(client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }) as unknown as RedisBinaryCommands),
+      work(
+        client.withTypeMapping({
+          [nodeRedis().RESP_TYPES.BLOB_STRING]: Buffer,
+        }) as unknown as RedisBinaryCommands,
+      ),
     );
   }
 
@@ -98,7 +102,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private connect(role: string): RedisCommands {
-    const client: RedisCommands = createClient({
+    const client: RedisCommands = nodeRedis().createClient({
       url: this.url,
       // Fail fast while disconnected instead of queueing commands until Redis returns.
       disableOfflineQueue: true,
@@ -157,6 +161,16 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
 }
 
 const COMMAND_TIMEOUT_MS = 1000;
+
+/**
+ * node-redis, loaded when Redis is configured: the client and its bundled modules are about 4 MiB of heap,
+ * which a single replica with in-process state should not hold at rest.
+ */
+let redisLibrary: typeof import('redis') | undefined;
+function nodeRedis(): typeof import('redis') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (redisLibrary ??= require('redis') as typeof import('redis'));
+}
 /** One channel for every control message: Cluster-safe (no pattern subscriptions) and one SUBSCRIBE per replica. */
 export const CONTROL_CHANNEL = 'tts:control';
 

@@ -26,7 +26,7 @@
  * characters that are not in the source (inserted periods and separators, the code note, spaces that replace
  * line breaks, decoded entities).
  */
-import MarkdownIt from 'markdown-it';
+import type MarkdownIt from 'markdown-it';
 
 type Token = MarkdownIt.Token;
 
@@ -43,11 +43,20 @@ export interface MarkdownSpeechOptions {
 
 export const DEFAULT_CODE_NOTE = '(code omitted)';
 
-const markdown = new MarkdownIt({ html: true, linkify: true });
+/** Loaded on the first markdown text, so a gateway that never sees any does not hold the parser at rest. */
+let markdown: MarkdownIt.MarkdownIt | undefined;
+function parser(): MarkdownIt.MarkdownIt {
+  if (!markdown) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Parser = require('markdown-it') as typeof import('markdown-it');
+    markdown = new Parser({ html: true, linkify: true });
+  }
+  return markdown;
+}
 
 export function markdownToSpeech(md: string, options: MarkdownSpeechOptions = {}): SpeechText {
   const walker = new Walker(md, options.codeNote ?? DEFAULT_CODE_NOTE);
-  walker.walk(markdown.parse(md, {}));
+  walker.walk(parser().parse(md, {}));
   return walker.result();
 }
 
