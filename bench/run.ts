@@ -186,6 +186,7 @@ async function main(): Promise<void> {
     if (r.idle) results.idle = measured(r.idle);
     if (r.ttfa) results.ttfa = measured(r.ttfa);
     if (r.churn) results.churn = measured(r.churn);
+    if (r.churnSteady) results.churnSteady = measured(r.churnSteady);
     if (r.burstCold && r.burstWarm) results.burst = measured({ cold: r.burstCold, warm: r.burstWarm });
   }
 

@@ -3,7 +3,6 @@ import type { FastifyRequest } from 'fastify';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
-import { LoggerModule } from 'nestjs-pino';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { AuthModule } from './auth/auth.module';
 import { HttpExceptionFilter } from './common/filters/http-exception.filter';
@@ -20,6 +19,7 @@ import {
 import { validateEnv } from './config/env.validation';
 import { HealthModule } from './health/health.module';
 import { LiveModule } from './live/live.module';
+import { LoggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProvidersModule } from './providers/providers.module';
 import { SessionsModule } from './sessions/sessions.module';
@@ -47,39 +47,7 @@ export class AppModule {
           validate: validateEnv,
           load: [appConfig, limitsConfig, streamingConfig, providersConfig, resilienceConfig],
         }),
-        LoggerModule.forRootAsync({
-          inject: [ConfigService],
-          useFactory: (config: ConfigService<GatewayConfig, true>) => {
-            const app = config.getOrThrow('app', { infer: true });
-            return {
-              pinoHttp: {
-                level: app.logLevel,
-                transport: app.logPretty ? { target: 'pino-pretty' } : undefined,
-                redact: {
-                  paths: [
-                    'req.headers.authorization',
-                    'req.headers["x-api-key"]',
-                    'req.headers.cookie',
-                    'res.headers["set-cookie"]',
-                  ],
-                  censor: '[redacted]',
-                },
-                // WebSocket tokens may appear in a query string: never in the log.
-                serializers: {
-                  req: (req: { url?: string; query?: Record<string, unknown> }) => {
-                    if (req.url) req.url = req.url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
-                    if (req.query && 'token' in req.query) req.query = { ...req.query, token: '[redacted]' };
-                    return req;
-                  },
-                },
-                // Probe and scrape traffic is not worth a log line each.
-                autoLogging: { ignore: (req) => /^\/(healthz|readyz|metrics)\b/.test(req.url ?? '') },
-                customLogLevel: (_req, res, err) =>
-                  err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-              },
-            };
-          },
-        }),
+        LoggingModule.forRoot(),
         StateModule,
         AuthModule,
         ThrottlerModule.forRootAsync({

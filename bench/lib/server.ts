@@ -49,6 +49,8 @@ export interface ServerResults {
   readonly idle?: { readonly at3s: number; readonly at10s: number; readonly threads: number };
   readonly ttfa?: RunSummary;
   readonly churn?: RunSummary & { readonly concurrency: number };
+  /** The same churn once the JIT has compiled the hot paths (after STEADY_WARM_UP more sessions). */
+  readonly churnSteady?: RunSummary & { readonly concurrency: number; readonly warmedBy: number };
   /** 200 MP3 sessions created within 100 ms: before any codec thread runs, and with them running. */
   readonly burstCold?: RunSummary;
   readonly burstWarm?: RunSummary;
@@ -198,6 +200,9 @@ const UNLIMITED = {
   MAX_SESSIONS: '10000000',
 };
 
+/** Unmeasured sessions between the churn on a fresh server and the steady-state churn. */
+const STEADY_WARM_UP = 8000;
+
 export interface ServerScenarioOptions {
   readonly main?: string;
   readonly scenarios: ReadonlySet<'idle' | 'ttfa' | 'churn' | 'burst'>;
@@ -254,6 +259,21 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
       results.churn = { ...run, concurrency };
       log(
         `  ${run.sessionsPerS.toFixed(0)} sessions/s, ${run.cpuMsPerSession.toFixed(2)} ms server CPU per session, first audio p50 ${run.firstAudio.p50.toFixed(0)} ms`,
+      );
+      // A server that has run for a while: TurboFan has compiled the request and stream paths (on a fresh
+      // server its background compilation is a good part of the CPU above).
+      log(`churn again after ${STEADY_WARM_UP} more sessions (steady state)`);
+      await client.run({ type: 'churn', baseUrl, spec: SHORT_PCM, sessions: STEADY_WARM_UP, concurrency });
+      const steady = await measured(server, client, {
+        type: 'churn',
+        baseUrl,
+        spec: SHORT_PCM,
+        sessions,
+        concurrency,
+      });
+      results.churnSteady = { ...steady, concurrency, warmedBy: STEADY_WARM_UP };
+      log(
+        `  ${steady.sessionsPerS.toFixed(0)} sessions/s, ${steady.cpuMsPerSession.toFixed(2)} ms server CPU per session`,
       );
     }
     if (scenarios.has('burst')) {
