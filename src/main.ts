@@ -24,7 +24,6 @@ async function bootstrap(): Promise<void> {
     `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`,
     log,
   );
-  settleHeapAfterStartup();
 
   // Graceful drain (our own signal handling instead of enableShutdownHooks, which re-raises the signal so
   // the process ends "killed" rather than with exit code 0): readiness turns 503 and new sessions get
@@ -52,6 +51,8 @@ async function bootstrap(): Promise<void> {
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  // Last: the signal handlers are in place before the collection (tens of ms) runs.
+  settleHeapAfterStartup();
 }
 
 /** One line that says where the gateway listens and which providers it serves, with their state. */
