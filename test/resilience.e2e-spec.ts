@@ -435,6 +435,32 @@ describe('Resume by seq', () => {
     expect(late).toMatchObject({ closeCode: 4410, error: { code: 'resume_unavailable' } });
   });
 
+  it('should bound the audio of ended streams kept for replay (RESUME_RETAINED_BYTES), freeing the oldest first', async () => {
+    // "Short." is 0.5 s of 24 kHz pcm16 (24,000 bytes): two fit in 50,000 bytes, a third pushes the first out.
+    const small = await startApp({ RESUME_RETAINED_BYTES: '50000', RESUME_WINDOW_SECONDS: '60' });
+    try {
+      const sessions = [];
+      for (let i = 0; i < 3; i++) {
+        const session = await createSession(small.baseUrl, { text: 'Short.', target_format: 'pcm16' });
+        const whole = await collectStream(session.ws_url);
+        expect(whole.closeCode).toBe(1000);
+        sessions.push({ session, bytes: whole.bytes.length });
+      }
+      expect(sessions[0].bytes * 2).toBeLessThanOrEqual(50000);
+      expect(sessions[0].bytes * 3).toBeGreaterThan(50000);
+      const first = await collectStream(`${sessions[0].session.ws_url}?from_seq=1`);
+      expect(first).toMatchObject({ closeCode: 4410, error: { code: 'resume_unavailable' } });
+      expect(first.error.message).toContain('RESUME_RETAINED_BYTES');
+      for (const { session, bytes } of sessions.slice(1)) {
+        const again = await collectStream(`${session.ws_url}?from_seq=1`);
+        expect(again.closeCode).toBe(1000);
+        expect(again.bytes.length).toBe(bytes);
+      }
+    } finally {
+      await small.close();
+    }
+  });
+
   it('should refuse from_seq below 1, non-numeric or past the last seq with invalid_from_seq', async () => {
     const session = await createSession(gw.baseUrl, { text: 'Tiny.', target_format: 'pcm16' });
     const whole = await collectStream(session.ws_url);

@@ -51,6 +51,8 @@ export const streamingConfig = registerAs('streaming', () => ({
   clientMessagesPerSecond: int(process.env.WS_CLIENT_MESSAGES_PER_SECOND, 50),
   resumeWindowSeconds: int(process.env.RESUME_WINDOW_SECONDS, 60),
   resumeBufferBytes: int(process.env.RESUME_BUFFER_BYTES, 8 * 1024 * 1024),
+  /** Audio of ended streams kept for replay, all sessions together; the oldest go first past it. */
+  resumeRetainedBytes: int(process.env.RESUME_RETAINED_BYTES, 256 * 1024 * 1024),
 }));
 
 /** One provider's resilience policy: timeouts, retries, breaker and bulkhead. */

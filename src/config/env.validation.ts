@@ -114,6 +114,7 @@ export class EnvironmentVariables {
   // Resilience (CONTRACT.md "Resilience").
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86400) RESUME_WINDOW_SECONDS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1073741824) RESUME_BUFFER_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(68719476736) RESUME_RETAINED_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(3600) SHUTDOWN_DRAIN_SECONDS?: number;
   @IsOptional()
   @Transform(emptyToUndefined)

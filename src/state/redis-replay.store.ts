@@ -6,6 +6,7 @@ import type { ProviderId } from '../providers/provider.contract';
 import { MemoryReplayLog } from '../synthesis/replay/memory-replay-log';
 import type { ReplayCursor, ReplayLog, ResumeRefusal, StreamEvent } from '../synthesis/replay/replay-log';
 import { ReplayStore } from '../synthesis/replay/replay-store';
+import { RetainedLogs } from '../synthesis/replay/retained-logs';
 import type { RedisService } from './redis.service';
 
 /** The producer renews its lease this often; a reader that finds it gone declares the stream lost. */
@@ -44,6 +45,7 @@ export class RedisReplayStore extends ReplayStore {
     string,
     { log: MemoryReplayLog; mirror: Mirror; expiry?: NodeJS.Timeout }
   >();
+  private readonly retained: RetainedLogs;
 
   constructor(
     private readonly redis: RedisService,
@@ -51,6 +53,7 @@ export class RedisReplayStore extends ReplayStore {
     private readonly gauge: Gauge<string>,
   ) {
     super();
+    this.retained = new RetainedLogs(config.resumeRetainedBytes);
     redis.onControl((message) => {
       if (message.t === 'progress') this.local.get(message.s)?.log.noteRemoteRead(message.index);
     });
@@ -87,6 +90,8 @@ export class RedisReplayStore extends ReplayStore {
     clearTimeout(entry.expiry);
     const windowMs = this.config.resumeWindowSeconds * 1000;
     entry.expiry = setTimeout(() => this.dropLocal(sessionId), Math.max(windowMs, 0)).unref();
+    // Past the budget the local copies go first; Redis still holds the audio for a resume.
+    for (const evicted of this.retained.add(sessionId, log.bytes)) this.dropLocal(evicted);
   }
 
   drop(sessionId: string): void {
@@ -102,6 +107,7 @@ export class RedisReplayStore extends ReplayStore {
   private dropLocal(sessionId: string): void {
     const entry = this.local.get(sessionId);
     if (!entry) return;
+    this.retained.remove(sessionId);
     clearTimeout(entry.expiry);
     entry.mirror.finish();
     entry.log.dispose();

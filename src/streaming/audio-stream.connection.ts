@@ -136,7 +136,7 @@ export class AudioStreamConnection implements StreamReader {
       resumes.inc({ outcome: 'unavailable' });
       throw new GatewayException(
         ErrorCode.ResumeUnavailable,
-        `session ${session.id} can no longer be resumed: its audio is kept for ${this.deps.config.resumeWindowSeconds} s (RESUME_WINDOW_SECONDS) after the stream ended or the client left`,
+        `session ${session.id} can no longer be resumed: its audio is kept for ${this.deps.config.resumeWindowSeconds} s (RESUME_WINDOW_SECONDS) after the stream ended or the client left, within RESUME_RETAINED_BYTES for all ended streams (the oldest are freed first)`,
       );
     }
     const cursor = await log.open(fromSeq);

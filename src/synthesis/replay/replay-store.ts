@@ -5,11 +5,13 @@ import { streamingConfig, type StreamingConfig } from '../../config/configuratio
 import { METRIC } from '../../metrics/metric-names';
 import { MemoryReplayLog } from './memory-replay-log';
 import type { ReplayLog } from './replay-log';
+import { RetainedLogs } from './retained-logs';
 
 /**
  * Where replay logs live, by session id. The in-memory store keeps each log while its stream runs and for
- * RESUME_WINDOW_SECONDS after it ended (so a finished session can still be replayed), then frees it; bytes
- * held are visible as `tts_resume_buffer_bytes`. A Redis store provides logs any replica can read.
+ * RESUME_WINDOW_SECONDS after it ended (so a finished session can still be replayed, within
+ * RESUME_RETAINED_BYTES for all ended streams together), then frees it; bytes held are visible as
+ * `tts_resume_buffer_bytes`. A Redis store provides logs any replica can read.
  */
 export abstract class ReplayStore {
   /** A new log for a stream that starts now (replacing any old one of that session). */
@@ -25,12 +27,14 @@ export abstract class ReplayStore {
 @Injectable()
 export class MemoryReplayStore extends ReplayStore implements OnApplicationShutdown {
   private readonly logs = new Map<string, { log: ReplayLog; expiry?: NodeJS.Timeout }>();
+  private readonly retained: RetainedLogs;
 
   constructor(
     @Inject(streamingConfig.KEY) private readonly config: StreamingConfig,
     @InjectMetric(METRIC.resumeBufferBytes) private readonly gauge: Gauge<string>,
   ) {
     super();
+    this.retained = new RetainedLogs(config.resumeRetainedBytes);
   }
 
   create(sessionId: string): ReplayLog {
@@ -63,11 +67,13 @@ export class MemoryReplayStore extends ReplayStore implements OnApplicationShutd
       return;
     }
     entry.expiry = setTimeout(() => this.drop(sessionId), windowMs).unref();
+    for (const evicted of this.retained.add(sessionId, log.bytes)) this.drop(evicted);
   }
 
   drop(sessionId: string): void {
     const entry = this.logs.get(sessionId);
     if (!entry) return;
+    this.retained.remove(sessionId);
     clearTimeout(entry.expiry);
     entry.log.dispose();
     this.logs.delete(sessionId);
