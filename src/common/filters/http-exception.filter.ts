@@ -62,10 +62,7 @@ export function errorResponse(exception: unknown): { body: ErrorBody; retryAfter
   if (exception instanceof HttpException) return { body: fromHttpException(exception) };
   const fastifyStatus = fastifyErrorStatus(exception);
   if (fastifyStatus !== undefined) {
-    const message =
-      fastifyStatus === 415
-        ? 'the request body must be JSON: send Content-Type: application/json'
-        : (exception as Error).message;
+    const message = fastifyStatus === 415 ? NOT_JSON : (exception as Error).message;
     return { body: fromStatus(fastifyStatus, message, fastifyCode(exception, fastifyStatus)) };
   }
   const gateway: GatewayException = toGatewayException(exception);
@@ -91,14 +88,11 @@ function fromHttpException(exception: HttpException): ErrorBody {
   // Nest maps Fastify's body-parser errors to plain HttpExceptions (losing FST_ codes); recognise them here.
   if (status === 400 && /JSON/.test(message))
     return fromStatus(status, `malformed JSON body: ${message}`, ErrorCode.MalformedJson);
-  if (status === 415)
-    return fromStatus(
-      status,
-      'the request body must be JSON: send Content-Type: application/json',
-      ErrorCode.UnsupportedMediaType,
-    );
-  return fromStatus(status, message, codeForStatus(status));
+  return fromStatus(status, status === 415 ? NOT_JSON : message, codeForStatus(status));
 }
+
+/** The one body type we parse (see src/common/http/json-body.ts). */
+const NOT_JSON = 'the request body must be JSON: send Content-Type: application/json';
 
 function fromStatus(status: number, message: string, code: string): ErrorBody {
   return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message, code };
