@@ -46,11 +46,6 @@ export class FairSender {
     this.pollMs = options.pollMs ?? 20;
   }
 
-  /** Frames waiting for their turn. */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   /** Queues one frame of `owner`; resolves once it has been handed to the socket. */
   send(owner: object, payload: string | Uint8Array, binary = false): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
