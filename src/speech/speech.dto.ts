@@ -13,8 +13,7 @@ import {
   Min,
   ValidateIf,
 } from 'class-validator';
-import { normalizeText } from '../common/text/normalize-text';
-import { normalizeSource, TEXT_FORMATS, type TextFormat } from '../text/prepare';
+import { normalizeForFormat, TEXT_FORMATS, type TextFormat } from '../text/prepare';
 import { OPENAI_BUILTIN_VOICES } from '../providers/openai/openai-voices';
 
 export const SPEECH_FORMATS = ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm'] as const;
@@ -42,11 +41,7 @@ export class CreateSpeechDto {
 
   @ApiProperty({ example: 'The quick brown fox jumped over the lazy dog.', description: 'Text to speak.' })
   @Transform(({ value, obj }: { value: unknown; obj: { text_format?: unknown } }) =>
-    typeof value !== 'string'
-      ? value
-      : obj.text_format === 'ssml' || obj.text_format === 'markdown'
-        ? normalizeSource(value)
-        : normalizeText(value),
+    normalizeForFormat(value, obj.text_format),
   )
   @IsString({ message: 'input must be a string' })
   @IsNotEmpty({ message: 'input must not be empty' })

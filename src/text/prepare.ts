@@ -43,15 +43,21 @@ export function prepareText(raw: string, format: TextFormat, language?: string):
   }
 }
 
-/**
- * Light normalization for the text as sent: Unicode NFC, control characters other than tab and line breaks
- * removed, trimmed. Markdown needs its line breaks, SSML its exact characters.
- */
 // Controls but tab and line breaks, plus zero-width and bidi-override characters (as normalizeText).
 const SOURCE_CONTROLS =
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200D\u2060\uFEFF\u202A-\u202E]/gu;
 
+/**
+ * Light normalization for the text as sent: Unicode NFC, control characters other than tab and line breaks
+ * removed, trimmed. Markdown needs its line breaks, SSML its exact characters.
+ */
 export function normalizeSource(text: string): string {
   return text.normalize('NFC').replace(SOURCE_CONTROLS, '').trim();
+}
+
+/** A request's text normalized for its `text_format`: markdown and SSML as sent, plain text fully. */
+export function normalizeForFormat(value: unknown, textFormat: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  return textFormat === 'ssml' || textFormat === 'markdown' ? normalizeSource(value) : normalizeText(value);
 }

@@ -1,4 +1,5 @@
 import { endianness } from 'node:os';
+import { concatTyped } from '../../common/concat';
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
@@ -52,14 +53,5 @@ export function* slicePcm(pcm: Int16Array, maxSamples: number): Generator<Int16A
 
 /** The parts back to back (the part itself when there is one). */
 export function concatPcm(parts: readonly Int16Array[]): Int16Array {
-  if (parts.length === 1) return parts[0];
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Int16Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatTyped(parts, (length) => new Int16Array(length));
 }

@@ -14,8 +14,7 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
-import { normalizeText } from '../../common/text/normalize-text';
-import { normalizeSource, TEXT_FORMATS, type TextFormat } from '../../text/prepare';
+import { normalizeForFormat, TEXT_FORMATS, type TextFormat } from '../../text/prepare';
 import { PROVIDER_IDS } from '../../providers/provider.contract';
 import { FAILOVER_MODES, type FailoverMode } from '../../synthesis/synthesis.types';
 import {
@@ -35,11 +34,7 @@ export class CreateSessionDto {
     example: 'Hello from the TTS gateway.',
   })
   @Transform(({ value, obj }: { value: unknown; obj: { text_format?: unknown } }) =>
-    typeof value !== 'string'
-      ? value
-      : obj.text_format === 'ssml' || obj.text_format === 'markdown'
-        ? normalizeSource(value)
-        : normalizeText(value),
+    normalizeForFormat(value, obj.text_format),
   )
   @IsString({ message: 'text must be a string' })
   @IsNotEmpty({ message: 'text must not be empty (after trimming white space and control characters)' })
