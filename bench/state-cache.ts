@@ -13,12 +13,13 @@
  *
  * `runStateCacheBenchmark()` and `renderStateCacheSection()` are exported for bench/run.ts.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { freePort, startServer, type Server as GatewayServer } from './lib/server';
 
 const ROOT = join(__dirname, '..');
 const OUT = join(ROOT, 'docs', 'BENCHMARKS.md');
@@ -50,16 +51,6 @@ const pct = (values: number[], p: number) => {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
 };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createTcpServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -69,34 +60,13 @@ async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<voi
   throw new Error('timed out');
 }
 
-async function gateway(
-  main: string,
-  env: Record<string, string>,
-): Promise<{ base: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [main], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_SESSIONS_PER_MINUTE: '0',
-      MAX_SESSIONS_PER_CLIENT: '100000',
-      ...env,
-    },
-    stdio: 'ignore',
-  });
-  const base = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => (await fetch(`${base}/readyz`)).ok, 15000);
-  return { base, child };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+/** The gateway with the per-client limits lifted, once ready (Redis connected when REDIS_URL is set). */
+function gateway(main: string, env: Record<string, string>): Promise<GatewayServer> {
+  return startServer(
+    main,
+    { RATE_LIMIT_SESSIONS_PER_MINUTE: '0', MAX_SESSIONS_PER_CLIENT: '100000', ...env },
+    '/readyz',
+  );
 }
 
 /** POST a session and read it to eos; ms from the POST to the first audio frame. */
@@ -195,10 +165,10 @@ export async function runStateCacheBenchmark(options: { server?: string } = {}):
   // Redis vs in process.
   const local = await gateway(main, { PROVIDERS: 'mock_tone', CACHE_MAX_BYTES: '0' });
   try {
-    await churn(local.base, 100, 10); // warm-up
-    results.inProcess = await churn(local.base, 1000, 20);
+    await churn(local.baseUrl, 100, 10); // warm-up
+    results.inProcess = await churn(local.baseUrl, 1000, 20);
   } finally {
-    await stop(local.child);
+    await local.stop();
   }
   const redisBinary = spawnSync('redis-server', ['--version']).status === 0;
   if (!redisBinary) results.redisSkipped = 'redis-server is not installed';
@@ -218,11 +188,11 @@ export async function runStateCacheBenchmark(options: { server?: string } = {}):
         REDIS_URL: `redis://127.0.0.1:${port}`,
       });
       try {
-        await churn(shared.base, 100, 10);
-        const before = await metricSum(shared.base, 'tts_redis_commands_total');
+        await churn(shared.baseUrl, 100, 10);
+        const before = await metricSum(shared.baseUrl, 'tts_redis_commands_total');
         const callsBefore = redisCalls(port);
-        const summary = await churn(shared.base, 1000, 20);
-        const after = await metricSum(shared.base, 'tts_redis_commands_total');
+        const summary = await churn(shared.baseUrl, 1000, 20);
+        const after = await metricSum(shared.baseUrl, 'tts_redis_commands_total');
         const callsAfter = redisCalls(port);
         results.redis = {
           ...summary,
@@ -230,7 +200,7 @@ export async function runStateCacheBenchmark(options: { server?: string } = {}):
           redisCallsPerSession: (callsAfter - callsBefore) / summary.sessions,
         };
       } finally {
-        await stop(shared.child);
+        await shared.stop();
       }
     } finally {
       redis.kill('SIGTERM');
@@ -248,10 +218,10 @@ export async function runStateCacheBenchmark(options: { server?: string } = {}):
     try {
       const prompt = 'Please hold, your call is important to us.';
       const ttfa: number[] = [];
-      for (let i = 0; i < 10; i++) ttfa.push(await session(cached.base, { text: prompt }));
+      for (let i = 0; i < 10; i++) ttfa.push(await session(cached.baseUrl, { text: prompt }));
       const flight = 'Thank you for waiting, an agent will be with you shortly.';
       const together = await Promise.all(
-        Array.from({ length: 20 }, () => session(cached.base, { text: flight })),
+        Array.from({ length: 20 }, () => session(cached.baseUrl, { text: flight })),
       );
       results.cache = {
         withCache: {
@@ -269,20 +239,20 @@ export async function runStateCacheBenchmark(options: { server?: string } = {}):
         },
       };
     } finally {
-      await stop(cached.child);
+      await cached.stop();
     }
     const uncached = await gateway(main, { ...env, CACHE_MAX_BYTES: '0' });
     try {
       const prompt = 'Your call will be answered in the order it was received.';
       const ttfa: number[] = [];
-      for (let i = 0; i < 10; i++) ttfa.push(await session(uncached.base, { text: prompt }));
+      for (let i = 0; i < 10; i++) ttfa.push(await session(uncached.baseUrl, { text: prompt }));
       results.cache.withoutCache = {
         ttfaP50: pct(ttfa, 50),
         engineCalls: engine.calls.get(prompt) ?? 0,
         requests: 10,
       };
     } finally {
-      await stop(uncached.child);
+      await uncached.stop();
     }
   } finally {
     engine.server.close();

@@ -79,7 +79,7 @@ function status(pid: number): { rssMiB: number; threads: number } {
   return { rssMiB: field('VmRSS') / 1024, threads: field('Threads') };
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -91,7 +91,7 @@ function freePort(): Promise<number> {
   });
 }
 
-interface Server {
+export interface Server {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly baseUrl: string;
@@ -100,7 +100,12 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(main: string, env: Record<string, string>): Promise<Server> {
+/** The compiled gateway as a child process on a free port, once `readyPath` answers 200. */
+export async function startServer(
+  main: string,
+  env: Record<string, string>,
+  readyPath = '/healthz',
+): Promise<Server> {
   const port = await freePort();
   const startedAt = performance.now();
   const child = spawn(process.execPath, [main], {
@@ -123,7 +128,7 @@ async function startServer(main: string, env: Record<string, string>): Promise<S
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`server exited: ${output.slice(-10).join('\n')}`);
     try {
-      if ((await fetch(`${baseUrl}/healthz`)).ok) break;
+      if ((await fetch(`${baseUrl}${readyPath}`)).ok) break;
     } catch {
       // not listening yet
     }
