@@ -5,8 +5,11 @@
  * with one result message; the parent reads the server's CPU counters around each command.
  *
  * A session is what a client does: POST /v1/tts/sessions, open the returned ws_url, read JSON frames
- * until `eos`, and the server closes the socket.
+ * until `eos`, and the server closes the socket. The POST goes through `fetch`, or for the second
+ * single-stream run through node:http with a keep-alive agent: undici's fetch costs the client about half a
+ * millisecond per request on this machine, which a single-stream latency otherwise counts as the gateway's.
  */
+import { Agent, request } from 'node:http';
 import WebSocket from 'ws';
 
 export interface SessionSpec {
@@ -30,7 +33,14 @@ export type LoadCommand =
       sessions: number;
       withinMs: number;
     }
-  | { readonly type: 'sequential'; readonly baseUrl: string; readonly spec: SessionSpec; sessions: number }
+  | {
+      readonly type: 'sequential';
+      readonly baseUrl: string;
+      readonly spec: SessionSpec;
+      sessions: number;
+      /** How the POST is sent: `fetch` (undici, a new request object per call) or node:http keep-alive. */
+      readonly client?: HttpClient;
+    }
   | { readonly type: 'exit' };
 
 /** Milliseconds, per session. */
@@ -58,20 +68,62 @@ export interface LoadResult {
   readonly clientCpuS: number;
 }
 
-async function session(baseUrl: string, spec: SessionSpec): Promise<SessionTiming> {
-  const t0 = performance.now();
-  const response = await fetch(`${baseUrl}/v1/tts/sessions`, {
+export type HttpClient = 'fetch' | 'node-http';
+
+interface Created {
+  readonly status: number;
+  readonly body: { ws_url?: string; message?: string };
+}
+
+async function createWithFetch(url: string, json: string): Promise<Created> {
+  const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      text: spec.text,
-      provider: 'mock_tone',
-      target_format: spec.format,
-      sample_rate_hz: spec.sampleRate,
-    }),
+    body: json,
   });
-  const body = (await response.json()) as { ws_url?: string; message?: string };
-  if (response.status !== 201 || !body.ws_url) throw new Error(`POST ${response.status}: ${body.message}`);
+  return { status: response.status, body: (await response.json()) as Created['body'] };
+}
+
+const keepAlive = new Agent({ keepAlive: true });
+
+function createWithNodeHttp(url: string, json: string): Promise<Created> {
+  return new Promise<Created>((resolve, reject) => {
+    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) };
+    const req = request(url, { method: 'POST', agent: keepAlive, headers }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (part: string) => (text += part));
+      response.on('end', () => {
+        try {
+          resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Created['body'] });
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      response.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(json);
+  });
+}
+
+async function session(
+  baseUrl: string,
+  spec: SessionSpec,
+  client: HttpClient = 'fetch',
+): Promise<SessionTiming> {
+  const t0 = performance.now();
+  const json = JSON.stringify({
+    text: spec.text,
+    provider: 'mock_tone',
+    target_format: spec.format,
+    sample_rate_hz: spec.sampleRate,
+  });
+  const url = `${baseUrl}/v1/tts/sessions`;
+  const { status, body } = await (client === 'fetch'
+    ? createWithFetch(url, json)
+    : createWithNodeHttp(url, json));
+  if (status !== 201 || !body.ws_url) throw new Error(`POST ${status}: ${body.message}`);
   const create = performance.now() - t0;
   return new Promise<SessionTiming>((resolve, reject) => {
     const socket = new WebSocket(body.ws_url!);
@@ -103,7 +155,7 @@ async function run(command: Exclude<LoadCommand, { type: 'exit' }>): Promise<Loa
   const timings: SessionTiming[] = [];
   const errors: string[] = [];
   const one = () =>
-    session(command.baseUrl, command.spec).then(
+    session(command.baseUrl, command.spec, command.type === 'sequential' ? command.client : undefined).then(
       (timing) => void timings.push(timing),
       (error: unknown) => void errors.push(error instanceof Error ? error.message : String(error)),
     );

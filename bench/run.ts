@@ -185,6 +185,7 @@ async function main(): Promise<void> {
     results.serverMain = inRepo.startsWith('..') ? r.main : inRepo;
     if (r.idle) results.idle = measured(r.idle);
     if (r.ttfa) results.ttfa = measured(r.ttfa);
+    if (r.ttfaNodeHttp) results.ttfaNodeHttp = measured(r.ttfaNodeHttp);
     if (r.churn) results.churn = measured(r.churn);
     if (r.churnSteady) results.churnSteady = measured(r.churnSteady);
     if (r.burstCold && r.burstWarm) results.burst = measured({ cold: r.burstCold, warm: r.burstWarm });

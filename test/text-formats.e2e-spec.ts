@@ -241,8 +241,10 @@ describe('The audio cache (counted at an in-test OpenAI-compatible fake)', () =>
     const cached = await collectStream(again.ws_url);
     expect(calls(text)).toBe(1);
     expect(cached.bytes.equals(fresh.bytes)).toBe(true);
-    expect(cached.audio.map((a) => a.seq)).toEqual(fresh.audio.map((a) => a.seq));
-    expect(cached.eos).toMatchObject({ chunks: fresh.eos.chunks, bytes: fresh.eos.bytes });
+    // Stored audio replays in pieces of up to 200 ms: fewer, larger messages, numbered 1..n as always.
+    expect(cached.audio.map((a) => a.seq)).toEqual(cached.audio.map((_, i) => i + 1));
+    expect(cached.audio.length).toBeLessThan(fresh.audio.length);
+    expect(cached.eos).toMatchObject({ chunks: cached.audio.length, bytes: fresh.eos.bytes });
     expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${first.session_id}`)).json.served_from).toBe(
       'engine',
     );
@@ -263,6 +265,17 @@ describe('The audio cache (counted at an in-test OpenAI-compatible fake)', () =>
     await speech.arrayBuffer();
     expect(calls(text)).toBe(1);
     expect(await metric('hit')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('should give a hit the very messages of a miss when the client asks for fixed framing (frame_ms)', async () => {
+    const text = 'Your balance is forty two dollars and ten cents.';
+    const spec = { text, target_format: 'pcm16', frame_ms: 20 };
+    const fresh = await collectStream((await createSession(gw.baseUrl, spec)).ws_url);
+    const cached = await collectStream((await createSession(gw.baseUrl, spec)).ws_url);
+    expect(calls(text)).toBe(1);
+    expect(cached.bytes.equals(fresh.bytes)).toBe(true);
+    expect(cached.audio.map((a) => a.data.length)).toEqual(fresh.audio.map((a) => a.data.length));
+    expect(cached.audio.map((a) => a.seq)).toEqual(fresh.audio.map((a) => a.seq));
   });
 
   it('should join simultaneous identical requests to one engine call (single-flight), each getting the whole audio', async () => {

@@ -63,6 +63,8 @@ export interface Results {
   readonly resampler?: Measured<{ rows: ResamplerRow[] }>;
   readonly idle?: Measured<NonNullable<ServerResults['idle']>>;
   readonly ttfa?: Measured<RunSummary>;
+  /** Absent in results from before the node:http run. */
+  readonly ttfaNodeHttp?: Measured<RunSummary>;
   readonly churn?: Measured<RunSummary & { concurrency: number }>;
   /** Absent in results from before the steady-state run. */
   readonly churnSteady?: Measured<RunSummary & { concurrency: number; warmedBy: number }>;
@@ -171,7 +173,7 @@ export function renderReport(r: Results): string {
   }
   if (r.ttfa) {
     push(
-      `| single-stream time to first audio (create + WebSocket open + first chunk, pcm16) | p50 ${n1(r.ttfa.firstAudio.p50)} ms (p99 ${n1(r.ttfa.firstAudio.p99)}) | |`,
+      `| single-stream time to first audio p50 ≤ 2 ms (create + WebSocket open + first chunk, pcm16) | p50 ${n1(r.ttfa.firstAudio.p50)} ms (p99 ${n1(r.ttfa.firstAudio.p99)}) with fetch${r.ttfaNodeHttp ? `; ${n1(r.ttfaNodeHttp.firstAudio.p50)} ms (p99 ${n1(r.ttfaNodeHttp.firstAudio.p99)}) with node:http keep-alive` : ''} | ${r.ttfaNodeHttp ? `${pass(r.ttfaNodeHttp.firstAudio.p50 <= 2)} with node:http (fetch: ${r.ttfa.firstAudio.p50 <= 2 ? 'met' : 'not met'})` : pass(r.ttfa.firstAudio.p50 <= 2)} |`,
     );
   }
 
@@ -180,12 +182,19 @@ export function renderReport(r: Results): string {
     push(
       'The compiled server (`node ' +
         (r.serverMain ?? 'dist/main.js') +
-        '`) as a child process with `PROVIDERS=mock_tone`, `RATE_LIMIT_SESSIONS_PER_MINUTE=0`, `LOG_LEVEL=warn` and the per-client limits lifted; the load generator (bench/load-client.ts: `fetch` and `ws`) in another process on the same machine. A session: `POST /v1/tts/sessions` with "Short reply." (0.9 s of mock-tone audio), open its `ws_url`, read JSON frames until `eos`. Server CPU = utime + stime of the server process (every thread, codec threads included) over the run, divided by the sessions. The server is warmed up first with 300 pcm16 sessions.',
+        '`) as a child process with `PROVIDERS=mock_tone`, `RATE_LIMIT_SESSIONS_PER_MINUTE=0`, `LOG_LEVEL=warn` and the per-client limits lifted; the load generator (bench/load-client.ts: `fetch` and `ws`; for the second single-stream run node:http with a keep-alive agent, since undici\'s `fetch` costs the client some half a millisecond per request) in another process on the same machine. A session: `POST /v1/tts/sessions` with "Short reply." (0.9 s of mock-tone audio), open its `ws_url`, read JSON frames until `eos`. Server CPU = utime + stime of the server process (every thread, codec threads included) over the run, divided by the sessions. The server is warmed up first with 300 pcm16 sessions.',
       '',
       '| run | sessions | sessions/s | server CPU per session | CPU cores: server / load generator | create p50 / p99 | first audio p50 / p99 (from POST) | first audio p50 / p99 (from WS open) | server RSS after | threads |',
       '|---|---|---|---|---|---|---|---|---|---|',
     );
     if (r.ttfa) push(serverRow(`single stream: 50 sequential pcm16 16 kHz sessions${dated(r.ttfa)}`, r.ttfa));
+    if (r.ttfaNodeHttp)
+      push(
+        serverRow(
+          `single stream, the POST through node:http keep-alive instead of fetch${dated(r.ttfaNodeHttp)}`,
+          r.ttfaNodeHttp,
+        ),
+      );
     if (r.churn)
       push(serverRow(`churn: pcm16 16 kHz at concurrency ${r.churn.concurrency}${dated(r.churn)}`, r.churn));
     if (r.churnSteady)
@@ -207,7 +216,7 @@ export function renderReport(r: Results): string {
     if (r.idle) {
       push(
         '',
-        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and ends with one compacting collection where the runtime offers it (Node 22+; on Node 20 V8's memory reducer does the same some 8 s after start); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts). Codec threads start with the first MP3/Opus stream and stop after 60 s without one.${dated(r.idle)}`,
+        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and ends with one compacting full collection (V8's "last resort" collection on Node 22+; on Node 20, whose V8 reads gc options as a young-generation collection, a plain full collection with compaction switched on for it); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts). Codec threads start with the first MP3/Opus stream and stop after 60 s without one.${dated(r.idle)}`,
       );
     }
   } else push(missing('idle,ttfa,churn,burst'));

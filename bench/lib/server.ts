@@ -48,6 +48,8 @@ export interface ServerResults {
   /** Default providers (PROVIDERS unset), nothing done yet: VmRSS 3 s and 10 s after start. */
   readonly idle?: { readonly at3s: number; readonly at10s: number; readonly threads: number };
   readonly ttfa?: RunSummary;
+  /** The same sequential sessions with the POST sent through node:http keep-alive instead of fetch. */
+  readonly ttfaNodeHttp?: RunSummary;
   readonly churn?: RunSummary & { readonly concurrency: number };
   /** The same churn once the JIT has compiled the hot paths (after STEADY_WARM_UP more sessions). */
   readonly churnSteady?: RunSummary & { readonly concurrency: number; readonly warmedBy: number };
@@ -249,6 +251,16 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
         sessions: 50,
       });
       log(`  first audio p50 ${results.ttfa.firstAudio.p50.toFixed(1)} ms`);
+      results.ttfaNodeHttp = await measured(server, client, {
+        type: 'sequential',
+        baseUrl,
+        spec: SHORT_PCM,
+        sessions: 50,
+        client: 'node-http',
+      });
+      log(
+        `  with node:http keep-alive: first audio p50 ${results.ttfaNodeHttp.firstAudio.p50.toFixed(1)} ms`,
+      );
     }
     if (scenarios.has('churn')) {
       const sessions = options.churnSessions ?? 2000;

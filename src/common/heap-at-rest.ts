@@ -13,8 +13,9 @@
  * - {@link settleHeapAfterStartup} then runs one memory-reducing full collection (V8's "last resort" flavour,
  *   which compacts and releases pages; Node 22+). The only handle on it is the `gc` function that
  *   `--expose-gc` installs: it is taken from a fresh context and the flag is switched off again, so no global
- *   `gc` appears for application code. On Node 20 the option is not understood and the memory reducer does the
- *   same a few seconds later.
+ *   `gc` appears for application code. Node 20's V8 (11.3) reads any options object as a young-generation
+ *   collection (measured: old-space garbage stays), so there it is called without options, which is a full
+ *   collection that frees the start-up garbage but compacts less than "last resort".
  *
  * Idle RSS with and without it: docs/BENCHMARKS.md ("Idle").
  */
@@ -28,13 +29,21 @@ setFlagsFromString('--semi-space-growth-factor=1');
 
 type GcFunction = (options?: { type?: 'major'; execution?: 'sync'; flavor?: 'last-resort' }) => void;
 
+/** V8 12 (Node 22) is the first to take `gc({ type, execution, flavor })` as a full collection. */
+const GC_TAKES_OPTIONS = Number(process.versions.v8.split('.')[0]) >= 12;
+
 /** Called once the gateway listens: default young-generation growth again, and one compacting collection. */
 export function settleHeapAfterStartup(): void {
   setFlagsFromString(`--semi-space-growth-factor=${DEFAULT_GROWTH_FACTOR}`);
   setFlagsFromString('--expose-gc');
   try {
     const gc = runInNewContext('gc') as GcFunction;
-    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    if (GC_TAKES_OPTIONS) gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    else {
+      setFlagsFromString('--compact-on-every-full-gc');
+      gc();
+      setFlagsFromString('--no-compact-on-every-full-gc');
+    }
   } catch {
     // Only memory is at stake: a runtime without the hook keeps its heap until V8 reduces it by itself.
   } finally {

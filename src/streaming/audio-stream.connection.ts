@@ -290,10 +290,7 @@ export class AudioStreamConnection implements StreamReader {
     this.corkTurn();
     const data = event.data;
     if (this.request.binary) this.socket.send(data, { binary: true });
-    else {
-      const base64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
-      this.socket.send(`{"type":"audio","seq":${event.seq},"data":"${base64}"}`);
-    }
+    else this.socket.send(jsonAudioFrame(event.seq, data), { binary: false });
   }
 
   private sendJson(message: Record<string, unknown>): void {
@@ -383,4 +380,19 @@ function rawToString(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   return data.toString('utf8');
+}
+
+/**
+ * `{"type":"audio","seq":N,"data":"<base64>"}` as the bytes of a text frame. Written into one buffer with
+ * latin1 copies (every character is ASCII) instead of a template string that ws would then flatten and
+ * UTF-8 encode: one copy of the base64 text fewer per frame, and no scan for non-ASCII characters.
+ */
+export function jsonAudioFrame(seq: number, data: Uint8Array): Buffer {
+  const head = `{"type":"audio","seq":${seq},"data":"`;
+  const base64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
+  const frame = Buffer.allocUnsafe(head.length + base64.length + 2);
+  let offset = frame.write(head, 0, 'latin1');
+  offset += frame.write(base64, offset, 'latin1');
+  frame.write('"}', offset, 'latin1');
+  return frame;
 }

@@ -7,6 +7,7 @@ import type { Counter, Gauge } from 'prom-client';
 import { countCharacters } from '../common/text/normalize-text';
 import { int } from '../config/env-values';
 import { METRIC } from '../metrics/metric-names';
+import { concatPcm } from '../providers/audio/pcm';
 import type { ProviderId } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
 import type { SynthesisPlan } from './synthesis.types';
@@ -23,6 +24,63 @@ export type CacheConfig = ReturnType<typeof cacheConfig>;
 
 /** A rough upper bound of the PCM an utterance makes (24 kHz s16, 100 ms per character at speed 1). */
 const BYTES_PER_CHAR_AT_SPEED_1 = 0.1 * 24000 * 2;
+
+/**
+ * Stored audio is replayed in pieces of up to this much: engines hand over small chunks (the tone
+ * generator 20 ms, 45 for a short reply), and every piece costs a trip through the async generators, the
+ * resampler, the encoder and the stream's coalescing; a hit's audio is all there at once, so it goes in
+ * fewer, larger pieces. Small enough that `pace: "realtime"` still runs at most this far past its lead.
+ */
+export const STORED_PIECE_MS = 200;
+
+/**
+ * The pieces a stored entry replays: runs of plain audio pieces (same provider and rate, no mark, timings or
+ * switch) joined up to {@link STORED_PIECE_MS}; the first piece stays as the engine made it, so a hit's
+ * first audio is as small and as quick as the engine's, and marks and timings keep their place.
+ */
+export function compactStoredPieces(pieces: readonly PcmPiece[]): PcmPiece[] {
+  const out: PcmPiece[] = [];
+  let run: PcmPiece[] = [];
+  let runSamples = 0;
+  const flush = () => {
+    if (run.length === 1) out.push(run[0]);
+    else if (run.length > 1) {
+      const { provider, chunk } = run[0];
+      out.push({
+        provider,
+        chunk: { sampleRate: chunk.sampleRate, pcm: concatPcm(run.map((p) => p.chunk.pcm)) },
+      });
+    }
+    run = [];
+    runSamples = 0;
+  };
+  pieces.forEach((piece, index) => {
+    const plain =
+      index > 0 &&
+      piece.switched === undefined &&
+      piece.mark === undefined &&
+      piece.timings === undefined &&
+      piece.chunk.pcm.length > 0;
+    if (!plain) {
+      flush();
+      out.push(piece);
+      return;
+    }
+    const first = run[0]?.chunk;
+    const limit = (piece.chunk.sampleRate * STORED_PIECE_MS) / 1000;
+    if (
+      first &&
+      (run[0].provider !== piece.provider ||
+        first.sampleRate !== piece.chunk.sampleRate ||
+        runSamples + piece.chunk.pcm.length > limit)
+    )
+      flush();
+    run.push(piece);
+    runSamples += piece.chunk.pcm.length;
+  });
+  flush();
+  return out;
+}
 
 /** One utterance's engine PCM, complete or still being synthesized (then joinable). */
 class CacheEntry {
@@ -196,8 +254,12 @@ export class AudioCache {
       }
       entry.finish();
       if (entry.storable && entry.bytes <= this.config.maxEntryBytes && this.stored) {
-        this.stored.set(key, entry);
-        this.bytesGauge.inc(entry.bytes);
+        // A new entry: readers that joined the synthesis may still be walking `entry.pieces` by index.
+        const kept = new CacheEntry();
+        for (const piece of compactStoredPieces(entry.pieces)) kept.push(piece);
+        kept.finish();
+        this.stored.set(key, kept);
+        this.bytesGauge.inc(kept.bytes);
       }
     } catch (error) {
       entry.finish(error);
