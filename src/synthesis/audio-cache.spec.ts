@@ -41,15 +41,16 @@ describe('cacheConfig', () => {
 });
 
 describe('compactStoredPieces', () => {
-  it('should replay the same samples in pieces of at most STORED_PIECE_MS, the first one as the engine made it', () => {
+  it('should replay the same samples in pieces that ramp up to STORED_PIECE_MS, the first as the engine made it', () => {
     const engine = Array.from({ length: 45 }, (_, i) => piece(i * 480)); // 0.9 s in 20 ms chunks
     const stored = compactStoredPieces(engine);
 
     expect(samplesOf(stored)).toEqual(samplesOf(engine));
     expect(stored[0]).toBe(engine[0]);
+    // Each piece at most as long as the audio before it (20, 20, 40, 80, 160 ms), then STORED_PIECE_MS.
     const limit = (RATE * STORED_PIECE_MS) / 1000;
-    for (const p of stored) expect(p.chunk.pcm.length).toBeLessThanOrEqual(limit);
-    expect(stored.length).toBe(1 + Math.ceil((44 * 480) / limit));
+    expect(limit).toBe(4800);
+    expect(stored.map((p) => p.chunk.pcm.length)).toEqual([480, 480, 960, 1920, 3840, 4800, 4800, 4320]);
   });
 
   it('should keep marks, word timings and provider switches in place and never join across them', () => {
@@ -69,7 +70,8 @@ describe('compactStoredPieces', () => {
     expect(samplesOf(stored)).toEqual(samplesOf(engine));
     expect(stored.map((p) => p.mark ?? (p.timings ? 'timings' : p.chunk.pcm.length))).toEqual([
       480,
-      960,
+      480,
+      480,
       'm1',
       480,
       'timings',

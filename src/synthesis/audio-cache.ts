@@ -35,13 +35,18 @@ export const STORED_PIECE_MS = 200;
 
 /**
  * The pieces a stored entry replays: runs of plain audio pieces (same provider and rate, no mark, timings or
- * switch) joined up to {@link STORED_PIECE_MS}; the first piece stays as the engine made it, so a hit's
- * first audio is as small and as quick as the engine's, and marks and timings keep their place.
+ * switch) joined into pieces that ramp up — each at most as long as all the audio before it, and at most
+ * {@link STORED_PIECE_MS}. The first piece stays as the engine made it and the next ones stay small, so a
+ * hit's first audio is as quick as the engine's also where the encoder needs some audio before its first
+ * output (an MP3 frame is 1152 samples); marks and timings keep their place.
  */
 export function compactStoredPieces(pieces: readonly PcmPiece[]): PcmPiece[] {
   const out: PcmPiece[] = [];
   let run: PcmPiece[] = [];
   let runSamples = 0;
+  let runLimit = 0;
+  /** Milliseconds of audio in `out`. */
+  let doneMs = 0;
   const flush = () => {
     if (run.length === 1) out.push(run[0]);
     else if (run.length > 1) {
@@ -51,32 +56,35 @@ export function compactStoredPieces(pieces: readonly PcmPiece[]): PcmPiece[] {
         chunk: { sampleRate: chunk.sampleRate, pcm: concatPcm(run.map((p) => p.chunk.pcm)) },
       });
     }
+    if (run.length > 0) doneMs += (runSamples * 1000) / run[0].chunk.sampleRate;
     run = [];
     runSamples = 0;
   };
   pieces.forEach((piece, index) => {
+    const { pcm, sampleRate } = piece.chunk;
     const plain =
       index > 0 &&
       piece.switched === undefined &&
       piece.mark === undefined &&
       piece.timings === undefined &&
-      piece.chunk.pcm.length > 0;
+      pcm.length > 0;
     if (!plain) {
       flush();
       out.push(piece);
+      doneMs += (pcm.length * 1000) / sampleRate;
       return;
     }
-    const first = run[0]?.chunk;
-    const limit = (piece.chunk.sampleRate * STORED_PIECE_MS) / 1000;
+    const first = run[0];
     if (
       first &&
-      (run[0].provider !== piece.provider ||
-        first.sampleRate !== piece.chunk.sampleRate ||
-        runSamples + piece.chunk.pcm.length > limit)
+      (first.provider !== piece.provider ||
+        first.chunk.sampleRate !== sampleRate ||
+        runSamples + pcm.length > runLimit)
     )
       flush();
+    if (run.length === 0) runLimit = (sampleRate * Math.min(STORED_PIECE_MS, doneMs)) / 1000;
     run.push(piece);
-    runSamples += piece.chunk.pcm.length;
+    runSamples += pcm.length;
   });
   flush();
   return out;
