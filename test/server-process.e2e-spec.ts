@@ -1,4 +1,5 @@
 import { createSession } from './support/app';
+import { FaultEngine } from './support/fault-engine';
 import { startServer, waitFor } from './support/server-process';
 import { collectStream } from './support/ws-stream';
 
@@ -57,6 +58,41 @@ describe('The compiled server (node dist/main.js)', () => {
       server.child.kill('SIGTERM');
     }
     expect(await server.exited).toBe(0);
+  });
+
+  it('should count the provider switches of a session stream that failed over mid-stream in its stream ended line', async () => {
+    const engine = await new FaultEngine().start();
+    const server = await startServer({
+      LOG_LEVEL: 'info',
+      PROVIDERS: 'mock_tone,openai',
+      OPENAI_TTS_BASE_URL: engine.baseUrl,
+      PROVIDER_OPENAI_RETRIES: '0',
+    });
+    try {
+      await waitFor(async () => (await fetch(`${server.baseUrl}/readyz`)).ok, 10000);
+      // Sentence 1 is fine; sentence 2 is cut after some of its audio went out.
+      engine.next({ kind: 'ok' }, { kind: 'reset', afterBytes: 9600 });
+      const session = await createSession(server.baseUrl, {
+        text: 'The first sentence is here. The second one follows it.',
+        provider: 'openai',
+        fallback_providers: ['mock_tone'],
+        failover: 'mid_stream',
+        target_format: 'pcm16',
+      });
+      const stream = await collectStream(session.ws_url);
+      expect(stream.control.filter((m) => m.type === 'provider_switched')).toHaveLength(1);
+      await waitFor(() => server.json().some((l) => l.msg === 'stream ended'));
+      expect(server.json().find((l) => l.msg === 'stream ended')).toMatchObject({
+        sessionId: session.session_id,
+        provider: 'openai',
+        servedBy: 'mock_tone',
+        outcome: 'completed',
+        providerSwitches: 1,
+      });
+    } finally {
+      await server.stop();
+      await engine.close();
+    }
   });
 
   it('should refuse configuration it cannot honour, naming the variable, without a stack trace', async () => {

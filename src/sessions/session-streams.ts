@@ -134,6 +134,7 @@ export class SessionStream {
         await this.log.waitForRoom(signal);
         if (audio.switched) {
           this.owner.switches.inc({ from: audio.switched.from, to: audio.switched.to });
+          this.run.switches++; // `delivered` records frames without their switch
           await this.log.append({ kind: 'switch', seq: seq + 1, ...audio.switched });
         }
         this.run.servedBy = audio.providerId;
