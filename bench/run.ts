@@ -188,6 +188,7 @@ async function main(): Promise<void> {
     if (r.ttfaNodeHttp) results.ttfaNodeHttp = measured(r.ttfaNodeHttp);
     if (r.churn) results.churn = measured(r.churn);
     if (r.churnSteady) results.churnSteady = measured(r.churnSteady);
+    if (r.node24) results.node24 = measured(r.node24);
     if (r.burstCold && r.burstWarm) results.burst = measured({ cold: r.burstCold, warm: r.burstWarm });
   }
 

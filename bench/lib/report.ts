@@ -69,6 +69,8 @@ export interface Results {
   /** Absent in results from before the steady-state run. */
   readonly churnSteady?: Measured<RunSummary & { concurrency: number; warmedBy: number }>;
   readonly burst?: Measured<{ cold: RunSummary; warm: RunSummary }>;
+  /** Absent in results from before the Node 24 runs. */
+  readonly node24?: Measured<NonNullable<ServerResults['node24']>>;
 }
 
 /** Starts the JSON copy of the results at the end of the report. */
@@ -152,13 +154,20 @@ export function renderReport(r: Results): string {
       `| at least 280 concurrent real-time 24 kHz MP3 streams with no late chunk (searched up to ${c.search.length ? c.search[c.search.length - 1].streams : 200}) | ${maxN > 0 ? maxN : 'below 200'}${firstFailing ? `; at ${firstFailing.streams}: ${firstFailing.late} late` : ''} | ${pass(maxN >= 280)} |`,
     );
   }
+  const node24 = r.node24;
+  const metText = (ok: boolean) => (ok ? 'met' : 'not met');
   if (r.churn) {
     const steady = r.churnSteady;
+    const on24 = node24?.churn;
+    const cpu24 = on24
+      ? `; on Node ${node24.version.replace(/^v/, '')} (the Docker image's runtime): ${n2(on24.cpuMsPerSession)} ms fresh${node24.churnSteady ? `, ${n2(node24.churnSteady.cpuMsPerSession)} ms steady` : ''}`
+      : '';
+    const verdict24 = on24 ? `; Node 24 fresh: ${metText(on24.cpuMsPerSession <= 1)}` : '';
     push(
       steady
-        ? `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}; judged in steady state) | ${n2(steady.cpuMsPerSession)} ms in steady state (after ${steady.warmedBy + 300 + r.churn.sessions} sessions); ${n2(r.churn.cpuMsPerSession)} ms on a fresh server (after a 300-session warm-up, JIT compilation still running) | ${pass(steady.cpuMsPerSession <= 1)} (fresh: ${r.churn.cpuMsPerSession <= 1 ? 'met' : 'not met'}) |`
-        : `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}) | ${n2(r.churn.cpuMsPerSession)} ms | ${pass(r.churn.cpuMsPerSession <= 1)} |`,
-      `| at least 600 short sessions/s | ${n0(r.churn.sessionsPerS)} sessions/s (load generator on the same 2 cores) | ${pass(r.churn.sessionsPerS >= 600)} |`,
+        ? `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}; judged in steady state) | Node ${process.versions.node}: ${n2(steady.cpuMsPerSession)} ms in steady state (after ${steady.warmedBy + 300 + r.churn.sessions} sessions); ${n2(r.churn.cpuMsPerSession)} ms on a fresh server (after a 300-session warm-up, JIT compilation still running)${cpu24} | ${pass(steady.cpuMsPerSession <= 1)} (fresh: ${metText(r.churn.cpuMsPerSession <= 1)}${verdict24}) |`
+        : `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}) | ${n2(r.churn.cpuMsPerSession)} ms${cpu24} | ${pass(r.churn.cpuMsPerSession <= 1)} |`,
+      `| at least 600 short sessions/s | ${n0(r.churn.sessionsPerS)} sessions/s (load generator on the same 2 cores)${on24 ? `; Node ${node24.version.replace(/^v/, '')}: ${n0(on24.sessionsPerS)}` : ''} | ${pass(r.churn.sessionsPerS >= 600)} |`,
     );
   }
   if (r.burst) {
@@ -168,7 +177,7 @@ export function renderReport(r: Results): string {
   }
   if (r.idle) {
     push(
-      `| idle RSS ≤ 90 MiB with the default providers | ${n1(r.idle.at3s)} MiB 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s | ${pass(r.idle.at3s <= 90)} (at 10 s: ${r.idle.at10s <= 90 ? 'met' : 'not met'}) |`,
+      `| idle RSS ≤ 90 MiB with the default providers | ${n1(r.idle.at3s)} MiB 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s${node24?.idle ? `; Node ${node24.version.replace(/^v/, '')}: ${n1(node24.idle.at3s)} / ${n1(node24.idle.at10s)} MiB` : ''} | ${pass(r.idle.at3s <= 90)} (at 10 s: ${metText(r.idle.at10s <= 90)}${node24?.idle ? `; Node 24: ${metText(node24.idle.at3s <= 90)}` : ''}) |`,
     );
   }
   if (r.ttfa) {
@@ -204,6 +213,20 @@ export function renderReport(r: Results): string {
           r.churnSteady,
         ),
       );
+    if (node24?.churn)
+      push(
+        serverRow(
+          `churn on Node ${node24.version.replace(/^v/, '')}: the same, another server process${dated(node24)}`,
+          node24.churn,
+        ),
+      );
+    if (node24?.churnSteady)
+      push(
+        serverRow(
+          `churn on Node ${node24.version.replace(/^v/, '')}, steady state (after ${node24.churnSteady.warmedBy} more)${dated(node24)}`,
+          node24.churnSteady,
+        ),
+      );
     if (r.burst) {
       push(
         serverRow(
@@ -216,7 +239,7 @@ export function renderReport(r: Results): string {
     if (r.idle) {
       push(
         '',
-        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and ends with one compacting full collection (V8's "last resort" collection on Node 22+; on Node 20, whose V8 reads gc options as a young-generation collection, a plain full collection with compaction switched on for it); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts). Codec threads start with the first MP3/Opus stream and stop after 60 s without one.${dated(r.idle)}`,
+        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and ends with one compacting full collection (V8's "last resort" collection on Node 22+; on Node 20, whose V8 reads gc options as a young-generation collection, a plain full collection with compaction switched on for it); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts). Codec threads start with the first MP3/Opus stream and stop after 60 s without one.${node24?.idle ? ` On Node ${node24.version.replace(/^v/, '')}: ${n1(node24.idle.at3s)} MiB at 3 s, ${n1(node24.idle.at10s)} MiB at 10 s, of which some 55 MiB are pages of the (larger) node binary itself, file-backed and shared.` : ''}${dated(r.idle)}`,
       );
     }
   } else push(missing('idle,ttfa,churn,burst'));

@@ -4,7 +4,7 @@
  * (utime + stime: every thread, codec workers included) read just before and after each run; memory from
  * /proc/<pid>/status.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ import { median, sleep } from './measure';
 const CLOCK_TICK_S = 0.01; // USER_HZ
 
 export const DEFAULT_SERVER_MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
+/** Node 24 LTS as the test command installs it (scripts/with-node24.sh): the runtime of the Docker image. */
+const NODE24 = join(__dirname, '..', '..', '.node24', 'node_modules', '.bin', 'node');
 
 /** "Short reply." as pcm16 at 16 kHz: the churn workload of issue 14. */
 export const SHORT_PCM: SessionSpec = { text: 'Short reply.', format: 'pcm16', sampleRate: 16000 };
@@ -56,6 +58,13 @@ export interface ServerResults {
   /** 200 MP3 sessions created within 100 ms: before any codec thread runs, and with them running. */
   readonly burstCold?: RunSummary;
   readonly burstWarm?: RunSummary;
+  /** Idle and churn again with the server on Node 24 (when .node24 is installed). */
+  readonly node24?: {
+    readonly version: string;
+    readonly idle?: ServerResults['idle'];
+    readonly churn?: ServerResults['churn'];
+    readonly churnSteady?: ServerResults['churnSteady'];
+  };
 }
 
 function percentile(values: readonly number[], p: number): number {
@@ -107,10 +116,11 @@ export async function startServer(
   main: string,
   env: Record<string, string>,
   readyPath = '/healthz',
+  node = process.execPath,
 ): Promise<Server> {
   const port = await freePort();
   const startedAt = performance.now();
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(node, [main], {
     env: {
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
@@ -226,17 +236,58 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
 
   if (scenarios.has('idle')) {
     log('server idle RSS (default providers)');
-    const server = await startServer(main, {});
-    await sleep(Math.max(0, server.startedAt + 3000 - performance.now()));
-    const at3 = status(server.pid);
-    await sleep(Math.max(0, server.startedAt + 10000 - performance.now()));
-    results.idle = { at3s: at3.rssMiB, at10s: status(server.pid).rssMiB, threads: at3.threads };
-    await server.stop();
+    results.idle = await idle(main);
     log(`  ${results.idle.at3s.toFixed(1)} MiB at 3 s, ${results.idle.at10s.toFixed(1)} MiB at 10 s`);
   }
+  const churn = {
+    sessions: options.churnSessions ?? 2000,
+    concurrency: options.churnConcurrency ?? 50,
+  };
 
-  if (!['ttfa', 'churn', 'burst'].some((s) => scenarios.has(s as 'ttfa'))) return results;
-  const server = await startServer(main, { PROVIDERS: 'mock_tone', ...UNLIMITED });
+  if (['ttfa', 'churn', 'burst'].some((s) => scenarios.has(s as 'ttfa')))
+    Object.assign(results, await underLoad(main, scenarios, churn, log));
+  if ((scenarios.has('idle') || scenarios.has('churn')) && existsSync(NODE24)) {
+    const version = execFileSync(NODE24, ['--version'], { encoding: 'utf8' }).trim().replace(/^v/, '');
+    let idleRss: ServerResults['idle'];
+    if (scenarios.has('idle')) {
+      log(`server idle RSS on Node ${version}`);
+      idleRss = await idle(main, NODE24);
+      log(`  ${idleRss.at3s.toFixed(1)} MiB at 3 s, ${idleRss.at10s.toFixed(1)} MiB at 10 s`);
+    }
+    const loaded = scenarios.has('churn')
+      ? await underLoad(main, new Set(['churn']), churn, (m) => log(`Node ${version}: ${m}`), NODE24)
+      : {};
+    results.node24 = { version, idle: idleRss, churn: loaded.churn, churnSteady: loaded.churnSteady };
+  }
+  return results;
+}
+
+async function idle(main: string, node?: string): Promise<NonNullable<ServerResults['idle']>> {
+  const server = await startServer(main, {}, '/healthz', node);
+  await sleep(Math.max(0, server.startedAt + 3000 - performance.now()));
+  const at3 = status(server.pid);
+  await sleep(Math.max(0, server.startedAt + 10000 - performance.now()));
+  const at10 = status(server.pid);
+  await server.stop();
+  return { at3s: at3.rssMiB, at10s: at10.rssMiB, threads: at3.threads };
+}
+
+/** The TTFA, churn and burst scenarios asked for, on one server process (warmed up with 300 sessions). */
+async function underLoad(
+  main: string,
+  scenarios: ReadonlySet<string>,
+  churn: { sessions: number; concurrency: number },
+  log: (message: string) => void,
+  node?: string,
+): Promise<
+  Pick<ServerResults, 'ttfa' | 'ttfaNodeHttp' | 'churn' | 'churnSteady' | 'burstCold' | 'burstWarm'>
+> {
+  const results: {
+    -readonly [
+      K in 'ttfa' | 'ttfaNodeHttp' | 'churn' | 'churnSteady' | 'burstCold' | 'burstWarm'
+    ]?: ServerResults[K];
+  } = {};
+  const server = await startServer(main, { PROVIDERS: 'mock_tone', ...UNLIMITED }, '/healthz', node);
   const client = await startClient();
   try {
     const { baseUrl } = server;
@@ -263,8 +314,7 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
       );
     }
     if (scenarios.has('churn')) {
-      const sessions = options.churnSessions ?? 2000;
-      const concurrency = options.churnConcurrency ?? 50;
+      const { sessions, concurrency } = churn;
       log(`churn: ${sessions} "Short reply." sessions (pcm16 16 kHz) at concurrency ${concurrency}`);
       const run = await measured(server, client, {
         type: 'churn',
