@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { readFileSync, readdirSync } from 'node:fs';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { parseOggPages } from '../codecs/ogg';
 import { OpusOggCodec } from '../codecs/opus.codec';
@@ -282,6 +283,27 @@ describe(CodecWorkerPool.name, () => {
     ).toBeGreaterThan(100);
     await own.close();
   });
+
+  (process.platform === 'linux' ? it : it.skip)(
+    'should run a started codec thread at the configured nice value, the event loop keeping its own',
+    async () => {
+      const nices = () =>
+        readdirSync('/proc/self/task').map((tid) => {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          return { tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) };
+        });
+      const loopNice = nices().find((t) => t.tid === process.pid)?.nice;
+      const own = new CodecWorkerPool({ threads: 1, nice: 7, idleTimeoutMs: 0 });
+      const channel = own.open('mp3', 24000);
+      await channel.encode(testSignal(24000, 0.1));
+      // Lowered once LAME is compiled (a thread starting in a burst compiles at full priority).
+      for (let i = 0; i < 40 && !nices().some((t) => t.nice === 7); i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(nices().filter((t) => t.nice === 7)).toHaveLength(1);
+      expect(nices().find((t) => t.tid === process.pid)?.nice).toBe(loopNice);
+      await own.close();
+    },
+  );
 
   it('should run the same codecs inline when configured with no threads', async () => {
     const inline = new CodecWorkerPool({ threads: 0, warmUp: false });
