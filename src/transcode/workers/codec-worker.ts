@@ -13,17 +13,7 @@ if (!parentPort) throw new Error('codec-worker.ts must run in a worker thread');
 const port = parentPort;
 const data = workerData as CodecWorkerData;
 
-/**
- * The thread starts at the event loop's priority and lowers it once LAME is compiled: a thread that starts
- * in a burst of new streams would otherwise compile at nice 5, behind everything else on busy cores, while
- * every stream assigned to it waits for that compilation.
- */
-let priorityLowered = false;
-const lowerPriorityOnce = () => {
-  if (priorityLowered || !data.nice) return;
-  priorityLowered = true;
-  lowerThreadPriority(data.nice);
-};
+if (data.nice) lowerThreadPriority(data.nice);
 
 const host = new CodecHost((replies, transfer) => {
   port.postMessage({ type: 'replies', replies } satisfies FromWorker, transfer);
@@ -50,12 +40,9 @@ function control(message: Exclude<ToWorker, { type: 'batch' }>): void {
   switch (message.type) {
     case 'warm-up':
       // A failed warm-up is not fatal: the first stream retries and reports the error itself.
-      host
-        .warmUp(message.codecs)
-        .catch((error: unknown) => {
-          process.emitWarning(`codec worker warm-up failed: ${String(error)}`);
-        })
-        .finally(lowerPriorityOnce);
+      host.warmUp(message.codecs).catch((error: unknown) => {
+        process.emitWarning(`codec worker warm-up failed: ${String(error)}`);
+      });
       break;
     case 'opus-addon':
       // Arrives before this thread's first Opus open: every encoder here then writes into this copy's buffer.
