@@ -272,6 +272,11 @@ async function idle(main: string, node?: string): Promise<NonNullable<ServerResu
   return { at3s: at3.rssMiB, at10s: at10.rssMiB, threads: at3.threads };
 }
 
+type LoadResults = Pick<
+  ServerResults,
+  'ttfa' | 'ttfaNodeHttp' | 'churn' | 'churnSteady' | 'burstCold' | 'burstWarm'
+>;
+
 /** The TTFA, churn and burst scenarios asked for, on one server process (warmed up with 300 sessions). */
 async function underLoad(
   main: string,
@@ -279,14 +284,8 @@ async function underLoad(
   churn: { sessions: number; concurrency: number },
   log: (message: string) => void,
   node?: string,
-): Promise<
-  Pick<ServerResults, 'ttfa' | 'ttfaNodeHttp' | 'churn' | 'churnSteady' | 'burstCold' | 'burstWarm'>
-> {
-  const results: {
-    -readonly [
-      K in 'ttfa' | 'ttfaNodeHttp' | 'churn' | 'churnSteady' | 'burstCold' | 'burstWarm'
-    ]?: ServerResults[K];
-  } = {};
+): Promise<LoadResults> {
+  const results: { -readonly [K in keyof LoadResults]: LoadResults[K] } = {};
   const server = await startServer(main, { PROVIDERS: 'mock_tone', ...UNLIMITED }, '/healthz', node);
   const client = await startClient();
   try {
