@@ -190,6 +190,8 @@ async function main(): Promise<void> {
     if (r.churnSteady) results.churnSteady = measured(r.churnSteady);
     if (r.node24) results.node24 = measured(r.node24);
     if (r.burstCold && r.burstWarm) results.burst = measured({ cold: r.burstCold, warm: r.burstWarm });
+    if (r.justStarted?.churn) results.justStartedChurn = measured(r.justStarted.churn);
+    if (r.justStarted?.burst) results.justStartedBurst = measured(r.justStarted.burst);
   }
 
   if (only.has('resampler')) {

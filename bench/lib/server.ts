@@ -58,12 +58,21 @@ export interface ServerResults {
   /** 200 MP3 sessions created within 100 ms: before any codec thread runs, and with them running. */
   readonly burstCold?: RunSummary;
   readonly burstWarm?: RunSummary;
+  /**
+   * The same churn and burst, each on a server that has served no session yet (ready for a second): what a
+   * new replica meets right after a deploy, and what a check run against a newly started gateway sees.
+   */
+  readonly justStarted?: {
+    readonly churn?: RunSummary & { readonly concurrency: number };
+    readonly burst?: RunSummary;
+  };
   /** Idle and churn again with the server on Node 24 (when .node24 is installed). */
   readonly node24?: {
     readonly version: string;
     readonly idle?: ServerResults['idle'];
     readonly churn?: ServerResults['churn'];
     readonly churnSteady?: ServerResults['churnSteady'];
+    readonly justStartedChurn?: NonNullable<ServerResults['justStarted']>['churn'];
   };
 }
 
@@ -246,6 +255,8 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
 
   if (['ttfa', 'churn', 'burst'].some((s) => scenarios.has(s as 'ttfa')))
     Object.assign(results, await underLoad(main, scenarios, churn, log));
+  if (scenarios.has('churn') || scenarios.has('burst'))
+    results.justStarted = await justStarted(main, scenarios, churn, log);
   if ((scenarios.has('idle') || scenarios.has('churn')) && existsSync(NODE24)) {
     const version = execFileSync(NODE24, ['--version'], { encoding: 'utf8' }).trim().replace(/^v/, '');
     let idleRss: ServerResults['idle'];
@@ -254,10 +265,20 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
       idleRss = await idle(main, NODE24);
       log(`  ${idleRss.at3s.toFixed(1)} MiB at 3 s, ${idleRss.at10s.toFixed(1)} MiB at 10 s`);
     }
+    const on24 = (m: string) => log(`Node ${version}: ${m}`);
     const loaded = scenarios.has('churn')
-      ? await underLoad(main, new Set(['churn']), churn, (m) => log(`Node ${version}: ${m}`), NODE24)
+      ? await underLoad(main, new Set(['churn']), churn, on24, NODE24)
       : {};
-    results.node24 = { version, idle: idleRss, churn: loaded.churn, churnSteady: loaded.churnSteady };
+    const started = scenarios.has('churn')
+      ? await justStarted(main, new Set(['churn']), churn, on24, NODE24)
+      : {};
+    results.node24 = {
+      version,
+      idle: idleRss,
+      churn: loaded.churn,
+      churnSteady: loaded.churnSteady,
+      justStartedChurn: started.churn,
+    };
   }
   return results;
 }
@@ -270,6 +291,69 @@ async function idle(main: string, node?: string): Promise<NonNullable<ServerResu
   const at10 = status(server.pid);
   await server.stop();
   return { at3s: at3.rssMiB, at10s: at10.rssMiB, threads: at3.threads };
+}
+
+/** Churn and burst, each on a server process that has just become ready (see `ServerResults.justStarted`). */
+async function justStarted(
+  main: string,
+  scenarios: ReadonlySet<string>,
+  churn: { sessions: number; concurrency: number },
+  log: (message: string) => void,
+  node?: string,
+): Promise<NonNullable<ServerResults['justStarted']>> {
+  const env = { PROVIDERS: 'mock_tone', ...UNLIMITED };
+  const burst = { type: 'burst', spec: SHORT_MP3, sessions: 200, withinMs: 100 } as const;
+  const results: { churn?: RunSummary & { concurrency: number }; burst?: RunSummary } = {};
+  const client = await startClient();
+  try {
+    // The load generator's own start-up (its JIT) must not count: it warms up on a throwaway server first.
+    const scratch = await startServer(main, env, '/healthz', node);
+    await client.run({
+      type: 'churn',
+      baseUrl: scratch.baseUrl,
+      spec: SHORT_PCM,
+      sessions: 300,
+      concurrency: 20,
+    });
+    await client.run({ ...burst, baseUrl: scratch.baseUrl });
+    await scratch.stop();
+    const fresh = async <T>(run: (server: Server) => Promise<T>): Promise<T> => {
+      const server = await startServer(main, env, '/healthz', node);
+      try {
+        await sleep(1000);
+        return await run(server);
+      } finally {
+        await server.stop();
+      }
+    };
+    if (scenarios.has('churn')) {
+      const { sessions, concurrency } = churn;
+      log(`churn on a just-started server: its first ${sessions} sessions`);
+      const run = await fresh((server) =>
+        measured(server, client, {
+          type: 'churn',
+          baseUrl: server.baseUrl,
+          spec: SHORT_PCM,
+          sessions,
+          concurrency,
+        }),
+      );
+      results.churn = { ...run, concurrency };
+      log(
+        `  ${run.sessionsPerS.toFixed(0)} sessions/s, ${run.cpuMsPerSession.toFixed(2)} ms server CPU per session`,
+      );
+    }
+    if (scenarios.has('burst')) {
+      log('burst on a just-started server: 200 MP3 sessions within 100 ms');
+      results.burst = await fresh((server) =>
+        measured(server, client, { ...burst, baseUrl: server.baseUrl }),
+      );
+      log(`  first audio p99 ${results.burst.firstAudio.p99.toFixed(0)} ms`);
+    }
+  } finally {
+    client.stop();
+  }
+  return results;
 }
 
 type LoadResults = Pick<
