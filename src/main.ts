@@ -1,5 +1,7 @@
 // First, before any other module loads: keeps start-up from growing the heap it would then hold at rest.
 import { settleHeapAfterStartup } from './common/heap-at-rest';
+// Second: loads @nestjs/common without building its ICU date formatters (~8 MiB at rest).
+import './common/deferred-date-format';
 import { ConfigService } from '@nestjs/config';
 import { PinoLogger } from 'nestjs-pino';
 import { createApp } from './app.factory';
