@@ -48,7 +48,13 @@ export interface RunSummary {
 export interface ServerResults {
   readonly main: string;
   /** Default providers (PROVIDERS unset), nothing done yet: VmRSS 3 s and 10 s after start. */
-  readonly idle?: { readonly at3s: number; readonly at10s: number; readonly threads: number };
+  readonly idle?: {
+    readonly at3s: number;
+    readonly at10s: number;
+    readonly threads: number;
+    /** Of `at3s`: file-backed pages (RssFile), mostly the node binary's own code and read-only data. */
+    readonly fileAt3s?: number;
+  };
   readonly ttfa?: RunSummary;
   /** The same sequential sessions with the POST sent through node:http keep-alive instead of fetch. */
   readonly ttfaNodeHttp?: RunSummary;
@@ -93,10 +99,10 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_S;
 }
 
-function status(pid: number): { rssMiB: number; threads: number } {
+function status(pid: number): { rssMiB: number; fileMiB: number; threads: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssMiB: field('VmRSS') / 1024, threads: field('Threads') };
+  return { rssMiB: field('VmRSS') / 1024, fileMiB: field('RssFile') / 1024, threads: field('Threads') };
 }
 
 export function freePort(): Promise<number> {
@@ -290,7 +296,7 @@ async function idle(main: string, node?: string): Promise<NonNullable<ServerResu
   await sleep(Math.max(0, server.startedAt + 10000 - performance.now()));
   const at10 = status(server.pid);
   await server.stop();
-  return { at3s: at3.rssMiB, at10s: at10.rssMiB, threads: at3.threads };
+  return { at3s: at3.rssMiB, at10s: at10.rssMiB, threads: at3.threads, fileAt3s: at3.fileMiB };
 }
 
 /** Churn and burst, each on a server process that has just become ready (see `ServerResults.justStarted`). */
