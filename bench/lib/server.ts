@@ -260,9 +260,9 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
   };
 
   if (['ttfa', 'churn', 'burst'].some((s) => scenarios.has(s as 'ttfa')))
-    Object.assign(results, await underLoad(main, scenarios, churn, log));
+    Object.assign(results, await underLoad({ main, scenarios, churn, log }));
   if (scenarios.has('churn') || scenarios.has('burst'))
-    results.justStarted = await justStarted(main, scenarios, churn, log);
+    results.justStarted = await justStarted({ main, scenarios, churn, log });
   if ((scenarios.has('idle') || scenarios.has('churn')) && existsSync(NODE24)) {
     const version = execFileSync(NODE24, ['--version'], { encoding: 'utf8' }).trim().replace(/^v/, '');
     let idleRss: ServerResults['idle'];
@@ -273,10 +273,10 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
     }
     const on24 = (m: string) => log(`Node ${version}: ${m}`);
     const loaded = scenarios.has('churn')
-      ? await underLoad(main, new Set(['churn']), churn, on24, NODE24)
+      ? await underLoad({ main, scenarios: new Set(['churn']), churn, log: on24, node: NODE24 })
       : {};
     const started = scenarios.has('churn')
-      ? await justStarted(main, new Set(['churn']), churn, on24, NODE24)
+      ? await justStarted({ main, scenarios: new Set(['churn']), churn, log: on24, node: NODE24 })
       : {};
     results.node24 = {
       version,
@@ -299,14 +299,24 @@ async function idle(main: string, node?: string): Promise<NonNullable<ServerResu
   return { at3s: at3.rssMiB, at10s: at10.rssMiB, threads: at3.threads, fileAt3s: at3.fileMiB };
 }
 
+/** What a group of server runs needs: the build, which scenarios, the churn's size, where to log, the runtime. */
+interface LoadRun {
+  readonly main: string;
+  readonly scenarios: ReadonlySet<string>;
+  readonly churn: { readonly sessions: number; readonly concurrency: number };
+  readonly log: (message: string) => void;
+  /** Another node binary (Node 24); default: the one running the bench. */
+  readonly node?: string;
+}
+
 /** Churn and burst, each on a server process that has just become ready (see `ServerResults.justStarted`). */
-async function justStarted(
-  main: string,
-  scenarios: ReadonlySet<string>,
-  churn: { sessions: number; concurrency: number },
-  log: (message: string) => void,
-  node?: string,
-): Promise<NonNullable<ServerResults['justStarted']>> {
+async function justStarted({
+  main,
+  scenarios,
+  churn,
+  log,
+  node,
+}: LoadRun): Promise<NonNullable<ServerResults['justStarted']>> {
   const env = { PROVIDERS: 'mock_tone', ...UNLIMITED };
   const burst = { type: 'burst', spec: SHORT_MP3, sessions: 200, withinMs: 100 } as const;
   const results: { churn?: RunSummary & { concurrency: number }; burst?: RunSummary } = {};
@@ -368,13 +378,7 @@ type LoadResults = Pick<
 >;
 
 /** The TTFA, churn and burst scenarios asked for, on one server process (warmed up with 300 sessions). */
-async function underLoad(
-  main: string,
-  scenarios: ReadonlySet<string>,
-  churn: { sessions: number; concurrency: number },
-  log: (message: string) => void,
-  node?: string,
-): Promise<LoadResults> {
+async function underLoad({ main, scenarios, churn, log, node }: LoadRun): Promise<LoadResults> {
   const results: { -readonly [K in keyof LoadResults]: LoadResults[K] } = {};
   const server = await startServer(main, { PROVIDERS: 'mock_tone', ...UNLIMITED }, '/healthz', node);
   const client = await startClient();
