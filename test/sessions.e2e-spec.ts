@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { decodeAudio } from './support/audio-check';
 import { createSession, getJson, postJson, startApp, type RunningApp } from './support/app';
+import { CodecWorkerPool } from '../src/transcode/workers/codec-worker.pool';
 import { collectStream } from './support/ws-stream';
 
 const valid = { text: 'Hello there.', target_format: 'pcm16' };
@@ -228,6 +229,27 @@ describe('GET/DELETE /v1/tts/sessions/:id and /file', () => {
     const bad = await getJson(gw.baseUrl, `/v1/tts/sessions/${created.session_id}/file?format=aiff`);
     expect(bad.status).toBe(400);
     expect(bad.json.message).toMatch(/format must be one of/);
+  });
+});
+
+describe('Codec threads for a new session', () => {
+  it('should start one when an MP3 session is created, before its WebSocket opens (none for pcm16)', async () => {
+    const gw = await startApp();
+    try {
+      const pool = gw.app.get(CodecWorkerPool);
+      expect(pool.threads).toBeGreaterThan(0);
+      await createSession(gw.baseUrl, { text: 'Plain PCM.', target_format: 'pcm16' });
+      expect(await pool.stats()).toEqual([]);
+      const mp3 = await createSession(gw.baseUrl, { text: 'Soon in MP3.', target_format: 'mp3' });
+      expect(await pool.stats()).toHaveLength(1);
+      const stream = await collectStream(mp3.ws_url);
+      expect(stream.eos).toBeDefined();
+      const decoded = await decodeAudio(Buffer.concat(stream.audio.map((a) => a.data)), 'mp3', 24000);
+      expect(decoded.errors).toBe('');
+      expect(decoded.duration).toBeGreaterThan(0.5);
+    } finally {
+      await gw.close();
+    }
   });
 });
 

@@ -138,6 +138,8 @@ export class SessionsService {
     };
     await this.usage.spendCharacters(caller, countCharacters(dto.text));
     await this.store.insert(session);
+    // MP3/Opus: the codec threads start while the client opens its WebSocket, not after.
+    this.transcode.prepare(session.targetFormat);
     this.sessionsTotal.inc({ provider: session.provider, format: session.targetFormat });
     this.usage.record(caller.id, { sessions: 1, characters: countCharacters(dto.text) });
     return this.toDto(session, context.urls, await this.tokens.forSession(session.id, caller));

@@ -138,6 +138,11 @@ export class TranscodeService {
     return this.factories.get(options.format)!.create(options);
   }
 
+  /** A stream in `format` will open soon (see `AudioEncoderFactory.prepare`): lets its factory get ready. */
+  prepare(format: AudioFormat): void {
+    this.factories.get(format)?.prepare?.(format);
+  }
+
   openStream(options: EncoderOptions): TranscodeStream {
     return new TranscodeStream(this.createEncoder(options));
   }

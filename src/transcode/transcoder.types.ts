@@ -51,4 +51,10 @@ export interface AudioEncoderFactory {
    * such as ffmpeg). Omitted: always available.
    */
   isAvailable?(format: AudioFormat): boolean;
+  /**
+   * A stream in `format` has been announced (a session was created; its encoder opens when the client
+   * connects): start now what the first encoder would otherwise wait for, such as codec threads. Cheap,
+   * idempotent, never throws. Omitted: nothing to prepare.
+   */
+  prepare?(format: AudioFormat): void;
 }

@@ -284,6 +284,33 @@ describe(CodecWorkerPool.name, () => {
     await own.close();
   });
 
+  it('should start a thread per prepare, before any stream, up to its size, and stop them again once idle', async () => {
+    // Long enough for two threads to boot under ts-node (the idle clock runs from the start).
+    const own = new CodecWorkerPool({ threads: 2, idleTimeoutMs: 3000 });
+    own.onApplicationBootstrap();
+    expect(await own.stats()).toEqual([]);
+    new Mp3EncoderFactory(own).prepare();
+    expect(await own.stats()).toHaveLength(1); // one thread per announced stream
+    own.prepare();
+    const started = await own.stats();
+    expect(started).toHaveLength(2);
+    expect(new Set(started.map((s) => s.threadId)).size).toBe(2);
+    own.prepare(); // every thread runs: nothing more
+    expect(await own.stats()).toHaveLength(2);
+    const channel = own.open('mp3', 24000);
+    expect(
+      (await channel.encode(testSignal(24000, 0.2))).length + (await channel.flush()).length,
+    ).toBeGreaterThan(100);
+    expect((await own.stats()).map((s) => s.threadId)).toEqual(started.map((s) => s.threadId));
+    channel.close();
+    for (let i = 0; i < 60 && (await own.stats()).length > 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await own.stats()).toEqual([]);
+    await own.close();
+    own.prepare(); // after shutdown: nothing
+    expect(await own.stats()).toEqual([]);
+  });
+
   (process.platform === 'linux' ? it : it.skip)(
     'should run a started codec thread at the configured nice value, the event loop keeping its own',
     async () => {

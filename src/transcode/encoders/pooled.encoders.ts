@@ -101,6 +101,10 @@ export class Mp3EncoderFactory implements AudioEncoderFactory {
   create(options: EncoderOptions): AudioEncoder {
     return openPooled(this.pool, 'mp3', MP3_SAMPLE_RATES, options);
   }
+
+  prepare(): void {
+    this.pool.prepare();
+  }
 }
 
 /** Ogg/Opus (libopus via @evan/opus plus our Ogg writer), encoded on the codec threads. */
@@ -112,5 +116,9 @@ export class OpusEncoderFactory implements AudioEncoderFactory {
 
   create(options: EncoderOptions): AudioEncoder {
     return openPooled(this.pool, 'opus', OPUS_SAMPLE_RATES, options);
+  }
+
+  prepare(): void {
+    this.pool.prepare();
   }
 }

@@ -313,6 +313,19 @@ export class CodecWorkerPool implements OnApplicationBootstrap, OnApplicationShu
     return channel;
   }
 
+  /**
+   * A stream is on its way (a session was created): starts one thread that is not running yet, so its
+   * start-up (thread boot and LAME compile, ~40 ms) overlaps the client's WebSocket round trip instead of
+   * delaying first audio. One per call: a lone session gets one thread booting alone (booting all at once
+   * would slow that one down on a small machine), a burst gets every thread from its first sessions.
+   * Threads started this way stop again after `idleTimeoutMs` without streams.
+   */
+  prepare(): void {
+    if (this.closed) return;
+    const missing = this.slots.findIndex((slot) => slot === undefined);
+    if (missing >= 0) this.spawn(missing);
+  }
+
   /** Starts every thread now and compiles the codecs (benchmarks; `warmUp: true` at bootstrap). */
   async warmUp(): Promise<void> {
     for (let i = 0; i < this.slots.length; i++) if (!this.slots[i]) this.spawn(i);
