@@ -140,7 +140,11 @@ export class TranscodeService {
 
   /** A stream in `format` will open soon (see `AudioEncoderFactory.prepare`): lets its factory get ready. */
   prepare(format: AudioFormat): void {
-    this.factories.get(format)?.prepare?.(format);
+    try {
+      this.factories.get(format)?.prepare?.(format);
+    } catch {
+      // Only the head start is lost: the stream's own open starts what it needs and reports any failure.
+    }
   }
 
   openStream(options: EncoderOptions): TranscodeStream {

@@ -53,8 +53,9 @@ export interface AudioEncoderFactory {
   isAvailable?(format: AudioFormat): boolean;
   /**
    * A stream in `format` has been announced (a session was created; its encoder opens when the client
-   * connects): start now what the first encoder would otherwise wait for, such as codec threads. Cheap,
-   * idempotent, never throws. Omitted: nothing to prepare.
+   * connects): start now what the first encoder would otherwise wait for, such as codec threads. Cheap and
+   * idempotent; TranscodeService ignores a failure (the encoder's own open reports it). Omitted: nothing to
+   * prepare.
    */
   prepare?(format: AudioFormat): void;
 }

@@ -311,6 +311,28 @@ describe(CodecWorkerPool.name, () => {
     expect(await own.stats()).toEqual([]);
   });
 
+  it("should pass TranscodeService.prepare to the format's factory only, and not fail a caller when it throws", () => {
+    const prepared: string[] = [];
+    const factory = (format: 'mp3' | 'pcm16', prepare?: () => void) => ({
+      formats: [format],
+      create: () => {
+        throw new Error('not used');
+      },
+      ...(prepare ? { prepare } : {}),
+    });
+    const service = new TranscodeService([
+      factory('mp3', () => {
+        prepared.push('mp3');
+        throw new Error('no thread could start');
+      }),
+      factory('pcm16'),
+    ]);
+    expect(() => service.prepare('mp3')).not.toThrow();
+    expect(() => service.prepare('pcm16')).not.toThrow();
+    expect(() => service.prepare('opus')).not.toThrow();
+    expect(prepared).toEqual(['mp3']);
+  });
+
   (process.platform === 'linux' ? it : it.skip)(
     'should run a started codec thread at the configured nice value, the event loop keeping its own',
     async () => {
