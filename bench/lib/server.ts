@@ -232,6 +232,13 @@ const UNLIMITED = {
   MAX_SESSIONS: '10000000',
 };
 
+/** The load scenarios' server: the tone generator alone, no per-client limits. */
+const LOAD_ENV = { PROVIDERS: 'mock_tone', ...UNLIMITED };
+/** The JIT warm-up before measuring (pcm16 only: no codec thread starts). */
+const WARM_UP = { type: 'churn', spec: SHORT_PCM, sessions: 300, concurrency: 20 } as const;
+/** 200 MP3 sessions created within 100 ms. */
+const MP3_BURST = { type: 'burst', spec: SHORT_MP3, sessions: 200, withinMs: 100 } as const;
+
 /** Unmeasured sessions between the churn on a fresh server and the steady-state churn. */
 const STEADY_WARM_UP = 8000;
 
@@ -317,24 +324,16 @@ async function justStarted({
   log,
   node,
 }: LoadRun): Promise<NonNullable<ServerResults['justStarted']>> {
-  const env = { PROVIDERS: 'mock_tone', ...UNLIMITED };
-  const burst = { type: 'burst', spec: SHORT_MP3, sessions: 200, withinMs: 100 } as const;
   const results: { churn?: RunSummary & { concurrency: number }; burst?: RunSummary } = {};
   const client = await startClient();
   try {
     // The load generator's own start-up (its JIT) must not count: it warms up on a throwaway server first.
-    const scratch = await startServer(main, env, '/healthz', node);
-    await client.run({
-      type: 'churn',
-      baseUrl: scratch.baseUrl,
-      spec: SHORT_PCM,
-      sessions: 300,
-      concurrency: 20,
-    });
-    await client.run({ ...burst, baseUrl: scratch.baseUrl });
+    const scratch = await startServer(main, LOAD_ENV, '/healthz', node);
+    await client.run({ ...WARM_UP, baseUrl: scratch.baseUrl });
+    await client.run({ ...MP3_BURST, baseUrl: scratch.baseUrl });
     await scratch.stop();
     const fresh = async <T>(run: (server: Server) => Promise<T>): Promise<T> => {
-      const server = await startServer(main, env, '/healthz', node);
+      const server = await startServer(main, LOAD_ENV, '/healthz', node);
       try {
         await sleep(1000);
         return await run(server);
@@ -362,7 +361,7 @@ async function justStarted({
     if (scenarios.has('burst')) {
       log('burst on a just-started server: 200 MP3 sessions within 100 ms');
       results.burst = await fresh((server) =>
-        measured(server, client, { ...burst, baseUrl: server.baseUrl }),
+        measured(server, client, { ...MP3_BURST, baseUrl: server.baseUrl }),
       );
       log(`  first audio p99 ${results.burst.firstAudio.p99.toFixed(0)} ms`);
     }
@@ -380,12 +379,11 @@ type LoadResults = Pick<
 /** The TTFA, churn and burst scenarios asked for, on one server process (warmed up with 300 sessions). */
 async function underLoad({ main, scenarios, churn, log, node }: LoadRun): Promise<LoadResults> {
   const results: { -readonly [K in keyof LoadResults]: LoadResults[K] } = {};
-  const server = await startServer(main, { PROVIDERS: 'mock_tone', ...UNLIMITED }, '/healthz', node);
+  const server = await startServer(main, LOAD_ENV, '/healthz', node);
   const client = await startClient();
   try {
     const { baseUrl } = server;
-    // JIT warm-up of the server's request and stream paths (pcm16 only: no codec thread starts).
-    await client.run({ type: 'churn', baseUrl, spec: SHORT_PCM, sessions: 300, concurrency: 20 });
+    await client.run({ ...WARM_UP, baseUrl });
     if (scenarios.has('ttfa')) {
       log('single-stream TTFA: 50 sequential pcm16 sessions');
       results.ttfa = await measured(server, client, {
@@ -437,7 +435,7 @@ async function underLoad({ main, scenarios, churn, log, node }: LoadRun): Promis
       );
     }
     if (scenarios.has('burst')) {
-      const burst = { type: 'burst', baseUrl, spec: SHORT_MP3, sessions: 200, withinMs: 100 } as const;
+      const burst = { ...MP3_BURST, baseUrl };
       log('burst: 200 MP3 sessions within 100 ms, codec threads not started yet');
       results.burstCold = await measured(server, client, burst);
       log(`  first audio p99 ${results.burstCold.firstAudio.p99.toFixed(0)} ms`);
