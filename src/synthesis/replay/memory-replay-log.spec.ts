@@ -26,6 +26,20 @@ describe(MemoryReplayLog.name, () => {
     expect(await cursor.next(signal)).toBeUndefined();
   });
 
+  it('should hold only the bytes of a frame grown by merges once it is final, not its growth buffer', async () => {
+    const log = new MemoryReplayLog('s', { maxBytes: 100_000, followLagBytes: 100_000 });
+    await log.append(audio(1, 20_000));
+    expect(log.tryMerge(new Uint8Array(4_000), 40, 32 * 1024)).toBe(true);
+    await log.append({ kind: 'eos', totals: { chunks: 1, bytes: 24_000, audioDurationMs: 40 } });
+    const cursor = await log.open(1);
+    if (typeof cursor === 'string') throw new Error(cursor);
+    const frame = await cursor.next(signal);
+    if (frame?.kind !== 'audio') throw new Error('expected the merged frame');
+    expect(frame.data.length).toBe(24_000);
+    expect(frame.data.buffer.byteLength).toBe(24_000);
+    expect(log.bytes).toBe(24_000);
+  });
+
   it('should replay the timings and marks announcing frame N on a resume from N', async () => {
     const log = new MemoryReplayLog('s', { maxBytes: 10_000, followLagBytes: 10_000 });
     const timings: StreamEvent = { kind: 'timings', words: [], source: 'estimated' };

@@ -241,7 +241,10 @@ export class MemoryReplayLog implements ReplayLog {
     }
   }
 
-  /** The frame that was grown by merges is final: keep only its bytes, not the whole growth buffer. */
+  /**
+   * The frame that was grown by merges is final: keep only its bytes, not the whole growth buffer (one copy
+   * per merged frame), so what RESUME_RETAINED_BYTES counts is what an ended stream holds.
+   */
   private sealGrowing(): void {
     const growing = this.growing;
     if (!growing) return;
@@ -251,7 +254,7 @@ export class MemoryReplayLog implements ReplayLog {
     if (
       event?.kind === 'audio' &&
       event.data.buffer === growing.buffer.buffer &&
-      event.data.length < growing.buffer.length / 2
+      event.data.length < growing.buffer.length
     ) {
       this.events[offset] = { ...event, data: event.data.slice() };
     }
