@@ -158,12 +158,14 @@ export function renderReport(r: Results): string {
     );
   }
   const node24 = r.node24;
+  /** Node 24's version as printed (older results kept the leading v). */
+  const v24 = node24?.version.replace(/^v/, '') ?? '';
   const metText = (ok: boolean) => (ok ? 'met' : 'not met');
   if (r.churn) {
     const steady = r.churnSteady;
     const on24 = node24?.churn;
     const cpu24 = on24
-      ? `; on Node ${node24.version.replace(/^v/, '')} (the Docker image's runtime): ${n2(on24.cpuMsPerSession)} ms fresh${node24.churnSteady ? `, ${n2(node24.churnSteady.cpuMsPerSession)} ms steady` : ''}${node24.justStartedChurn ? `, ${n2(node24.justStartedChurn.cpuMsPerSession)} ms just started` : ''}`
+      ? `; on Node ${v24} (the Docker image's runtime): ${n2(on24.cpuMsPerSession)} ms fresh${node24.churnSteady ? `, ${n2(node24.churnSteady.cpuMsPerSession)} ms steady` : ''}${node24.justStartedChurn ? `, ${n2(node24.justStartedChurn.cpuMsPerSession)} ms just started` : ''}`
       : '';
     const verdict24 = on24 ? `; Node 24 fresh: ${metText(on24.cpuMsPerSession <= 1)}` : '';
     const started = r.justStartedChurn;
@@ -175,7 +177,7 @@ export function renderReport(r: Results): string {
       steady
         ? `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}; judged in steady state) | Node ${process.versions.node}: ${n2(steady.cpuMsPerSession)} ms in steady state (after ${steady.warmedBy + 300 + r.churn.sessions} sessions); ${n2(r.churn.cpuMsPerSession)} ms on a fresh server (after a 300-session warm-up, JIT compilation still running)${startedText}${cpu24} | ${pass(steady.cpuMsPerSession <= 1)} (fresh: ${metText(r.churn.cpuMsPerSession <= 1)}${startedVerdict}${verdict24}) |`
         : `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}) | ${n2(r.churn.cpuMsPerSession)} ms${cpu24} | ${pass(r.churn.cpuMsPerSession <= 1)} |`,
-      `| at least 600 short sessions/s | ${n0(r.churn.sessionsPerS)} sessions/s (load generator on the same 2 cores)${on24 ? `; Node ${node24.version.replace(/^v/, '')}: ${n0(on24.sessionsPerS)}` : ''} | ${pass(r.churn.sessionsPerS >= 600)} |`,
+      `| at least 600 short sessions/s | ${n0(r.churn.sessionsPerS)} sessions/s (load generator on the same 2 cores)${on24 ? `; Node ${v24}: ${n0(on24.sessionsPerS)}` : ''} | ${pass(r.churn.sessionsPerS >= 600)} |`,
     );
   }
   if (r.burst) {
@@ -185,7 +187,7 @@ export function renderReport(r: Results): string {
   }
   if (r.idle) {
     push(
-      `| idle RSS ≤ 90 MiB with the default providers | ${n1(r.idle.at3s)} MiB 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s${node24?.idle ? `; Node ${node24.version.replace(/^v/, '')}: ${n1(node24.idle.at3s)} / ${n1(node24.idle.at10s)} MiB` : ''} | ${pass(r.idle.at3s <= 90)} (at 10 s: ${metText(r.idle.at10s <= 90)}${node24?.idle ? `; Node 24: ${metText(node24.idle.at3s <= 90)}` : ''}) |`,
+      `| idle RSS ≤ 90 MiB with the default providers | ${n1(r.idle.at3s)} MiB 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s${node24?.idle ? `; Node ${v24}: ${n1(node24.idle.at3s)} / ${n1(node24.idle.at10s)} MiB` : ''} | ${pass(r.idle.at3s <= 90)} (at 10 s: ${metText(r.idle.at10s <= 90)}${node24?.idle ? `; Node 24: ${metText(node24.idle.at3s <= 90)}` : ''}) |`,
     );
   }
   if (r.ttfa) {
@@ -222,26 +224,16 @@ export function renderReport(r: Results): string {
         ),
       );
     if (node24?.churn)
-      push(
-        serverRow(
-          `churn on Node ${node24.version.replace(/^v/, '')}: the same, another server process${dated(node24)}`,
-          node24.churn,
-        ),
-      );
+      push(serverRow(`churn on Node ${v24}: the same, another server process${dated(node24)}`, node24.churn));
     if (node24?.churnSteady)
       push(
         serverRow(
-          `churn on Node ${node24.version.replace(/^v/, '')}, steady state (after ${node24.churnSteady.warmedBy} more)${dated(node24)}`,
+          `churn on Node ${v24}, steady state (after ${node24.churnSteady.warmedBy} more)${dated(node24)}`,
           node24.churnSteady,
         ),
       );
     if (node24?.justStartedChurn)
-      push(
-        serverRow(
-          `churn on Node ${node24.version.replace(/^v/, '')}, just-started server${dated(node24)}`,
-          node24.justStartedChurn,
-        ),
-      );
+      push(serverRow(`churn on Node ${v24}, just-started server${dated(node24)}`, node24.justStartedChurn));
     if (r.burst) {
       push(
         serverRow(
@@ -268,7 +260,7 @@ export function renderReport(r: Results): string {
     if (r.idle) {
       push(
         '',
-        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and its optimizing compilers off (running TurboFan or Maglev maps their code, pages of the node binary an idle process then keeps: some 7 MiB on Node 20, 8–10 MiB on Node 24; they are on again before the first request) and ends with one compacting full collection (V8's "last resort" collection on Node 22+; on Node 20, whose V8 reads gc options as a young-generation collection, a plain full collection with compaction switched on for it); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts), and so do the two ICU date formatters \`@nestjs/common\` builds as it loads (~8 MiB; src/common/deferred-date-format.ts).${r.idle.fileAt3s !== undefined ? ` Of the RSS at 3 s, ${n1(r.idle.fileAt3s)} MiB are file-backed pages (mostly the node binary's code and read-only data, shared with every other process running it).` : ''} Codec threads start with the first MP3/Opus sessions and stop after 60 s without a stream.${node24?.idle ? ` On Node ${node24.version.replace(/^v/, '')}: ${n1(node24.idle.at3s)} MiB at 3 s, ${n1(node24.idle.at10s)} MiB at 10 s${node24.idle.fileAt3s !== undefined ? `, of which ${n1(node24.idle.fileAt3s)} MiB are file-backed pages of its (larger) binary` : ', of which some 50 MiB are pages of its (larger) binary, file-backed and shared'}.` : ''}${dated(r.idle)}`,
+        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and its optimizing compilers off (running TurboFan or Maglev maps their code, pages of the node binary an idle process then keeps: some 7 MiB on Node 20, 8–10 MiB on Node 24; they are on again before the first request) and ends with one compacting full collection (V8's "last resort" collection on Node 22+; on Node 20, whose V8 reads gc options as a young-generation collection, a plain full collection with compaction switched on for it); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts), and so do the two ICU date formatters \`@nestjs/common\` builds as it loads (~8 MiB; src/common/deferred-date-format.ts).${r.idle.fileAt3s !== undefined ? ` Of the RSS at 3 s, ${n1(r.idle.fileAt3s)} MiB are file-backed pages (mostly the node binary's code and read-only data, shared with every other process running it).` : ''} Codec threads start with the first MP3/Opus sessions and stop after 60 s without a stream.${node24?.idle ? ` On Node ${v24}: ${n1(node24.idle.at3s)} MiB at 3 s, ${n1(node24.idle.at10s)} MiB at 10 s${node24.idle.fileAt3s !== undefined ? `, of which ${n1(node24.idle.fileAt3s)} MiB are file-backed pages of its (larger) binary` : ', of which some 50 MiB are pages of its (larger) binary, file-backed and shared'}.` : ''}${dated(r.idle)}`,
       );
     }
   } else push(missing('idle,ttfa,churn,burst'));
