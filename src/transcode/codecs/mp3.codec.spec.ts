@@ -3,7 +3,7 @@ import { createEncoder } from 'wasm-media-encoders';
 import { MP3_SAMPLE_RATES } from '../audio-format';
 import { chunked, concat, testSignal } from '../testing/audio-check';
 import { mp3BitrateKbps } from './codec.types';
-import { Mp3Codec, warmUpMp3 } from './mp3.codec';
+import { MAX_IDLE_LAMES, Mp3Codec, idleMp3Encoders, warmUpMp3 } from './mp3.codec';
 import { mp3FrameOffsets } from './mp3-info-tag';
 
 /** The same LAME build configured the slow way, through the package's own wrapper. */
@@ -55,6 +55,40 @@ describe(Mp3Codec.name, () => {
       expect(mp3FrameOffsets(concat(outA)).length).toBeGreaterThan(10);
     },
   );
+
+  it('should start the next stream on a used instance, reset to exactly the configured state', async () => {
+    const rate = 24000;
+    // Something else first: a louder, longer signal in odd-sized chunks, closed mid-stream and flushed.
+    const used = [openNow(rate), openNow(rate)];
+    for (const chunk of chunked(
+      testSignal(rate, 1.3).map((s) => s * 3),
+      rate,
+      33,
+    ))
+      used[0].encode(chunk);
+    used[0].free();
+    used[1].encode(testSignal(rate, 0.5));
+    used[1].flush();
+    const kept = idleMp3Encoders(rate);
+    expect(kept).toBeGreaterThanOrEqual(2);
+
+    const chunks = chunked(testSignal(rate, 0.8), rate, 40);
+    const reused = openNow(rate);
+    expect(idleMp3Encoders(rate)).toBe(kept - 1);
+    const out = chunks.map((chunk) => reused.encode(chunk));
+    out.push(reused.flush());
+    expect(Buffer.from(concat(out)).equals(Buffer.from(await referenceEncode(rate, chunks)))).toBe(true);
+    expect(idleMp3Encoders(rate)).toBe(kept);
+  });
+
+  it(`should keep at most ${MAX_IDLE_LAMES} idle instances per rate on a thread`, () => {
+    const rate = 16000;
+    const open = Array.from({ length: MAX_IDLE_LAMES + 3 }, () => openNow(rate));
+    for (const codec of open) codec.free();
+    expect(idleMp3Encoders(rate)).toBe(MAX_IDLE_LAMES);
+    for (let i = 0; i < MAX_IDLE_LAMES + 3; i++) openNow(rate); // drawn from the idle ones, then new
+    expect(idleMp3Encoders(rate)).toBe(0);
+  });
 
   it('should open before warm-up too, compiling LAME first', async () => {
     jest.resetModules();

@@ -70,6 +70,65 @@ interface LameTemplate {
   readonly encoder: number;
   readonly pages: number;
   readonly blocks: readonly { readonly offset: number; readonly bytes: Uint8Array }[];
+  /**
+   * The configured memory as a whole, to reset a used instance to (see `IdleLames`). Only its non-zero
+   * blocks (~180 KiB) are ever written; the rest stays untouched zero pages, which cost no RSS.
+   */
+  readonly image: Buffer;
+}
+
+/** Instances kept per sample rate on each thread for the next streams, at most (see `IdleLames`). */
+export const MAX_IDLE_LAMES = 64;
+/** Regions compared at once when resetting an instance; most are identical (untouched zero pages). */
+const RESET_REGION = 65536;
+
+/**
+ * Used LAME instances, reset to their template and kept for the next streams of the same rate. A new
+ * instance maps 8 MiB of wasm memory that V8 counts as external memory: a burst of a hundred MP3 opens on
+ * a thread then runs dozens of "external memory pressure" collections (measured: ~40 per thread and burst,
+ * up to 12 ms each), and each dropped instance is later unmapped. Resetting one instead compares its
+ * memory with the template in 64 KiB regions, then 4 KiB blocks, and copies back the blocks an encoder
+ * wrote (~30 for a short reply): ~0.17 ms, after which the instance is byte for byte the configured
+ * template again (the stack pointer, the module's only mutable global, is back at its start between calls).
+ * An instance whose call threw, or whose memory grew, is dropped instead.
+ */
+class IdleLames {
+  private readonly byRate = new Map<number, LameExports[]>();
+
+  take(sampleRate: number): LameExports | undefined {
+    return this.byRate.get(sampleRate)?.pop();
+  }
+
+  /** Resets `lameExports` to `template` and keeps it, unless MAX_IDLE_LAMES are already kept. */
+  keep(sampleRate: number, lameExports: LameExports, template: LameTemplate): void {
+    const idle = this.byRate.get(sampleRate) ?? [];
+    const memory = lameExports.memory.buffer;
+    if (idle.length >= MAX_IDLE_LAMES || memory.byteLength !== template.image.length) return;
+    const used = Buffer.from(memory);
+    const image = template.image;
+    for (let region = 0; region < used.length; region += RESET_REGION) {
+      const end = region + RESET_REGION;
+      if (used.compare(image, region, end, region, end) === 0) continue;
+      for (let block = region; block < end; block += SNAPSHOT_BLOCK) {
+        const next = block + SNAPSHOT_BLOCK;
+        if (used.compare(image, block, next, block, next) !== 0) image.copy(used, block, block, next);
+      }
+    }
+    idle.push(lameExports);
+    this.byRate.set(sampleRate, idle);
+  }
+
+  /** Instances kept for `sampleRate` (tests). */
+  count(sampleRate: number): number {
+    return this.byRate.get(sampleRate)?.length ?? 0;
+  }
+}
+
+const idleLames = new IdleLames();
+
+/** LAME instances kept on this thread for the next streams at `sampleRate` (tests, metrics). */
+export function idleMp3Encoders(sampleRate: number): number {
+  return idleLames.count(sampleRate);
 }
 
 let compiled: Promise<CompiledWasm> | undefined;
@@ -203,7 +262,12 @@ function buildTemplate(module: CompiledWasm, sampleRate: number): LameTemplate {
       blocks.push({ offset, bytes: Uint8Array.from(now) });
     }
   }
-  return { encoder, pages: configured.memory.buffer.byteLength / WASM_PAGE, blocks };
+  const image = Buffer.alloc(after.length);
+  for (let offset = 0; offset < after.length; offset += SNAPSHOT_BLOCK) {
+    const block = after.subarray(offset, offset + SNAPSHOT_BLOCK);
+    if (!block.equals(zeros)) block.copy(image, offset);
+  }
+  return { encoder, pages: configured.memory.buffer.byteLength / WASM_PAGE, blocks, image };
 }
 
 function fromTemplate(module: CompiledWasm, template: LameTemplate): LameExports {
@@ -227,12 +291,17 @@ export async function warmUpMp3(sampleRates: readonly number[] = [24000]): Promi
  */
 export class Mp3Codec implements SyncCodec {
   private lame: LameExports | undefined;
+  private readonly encoder: number;
+  /** A call into LAME threw: its memory and stack pointer are in an unknown state, so it is not kept. */
+  private failed = false;
 
   private constructor(
     lameExports: LameExports,
-    private readonly encoder: number,
+    private readonly template: LameTemplate,
+    private readonly sampleRate: number,
   ) {
     this.lame = lameExports;
+    this.encoder = template.encoder;
   }
 
   /**
@@ -249,29 +318,44 @@ export class Mp3Codec implements SyncCodec {
       template = buildTemplate(lame, sampleRate);
       templates.set(sampleRate, template);
     }
-    return new Mp3Codec(fromTemplate(lame, template), template.encoder);
+    const lameExports = idleLames.take(sampleRate) ?? fromTemplate(lame, template);
+    return new Mp3Codec(lameExports, template, sampleRate);
   }
 
   encode(pcm: Int16Array): Uint8Array {
     const lameExports = this.live();
-    if (pcm.length <= MAX_SAMPLES_PER_CALL) return this.encodeBlock(lameExports, pcm);
-    const parts: Uint8Array[] = [];
-    for (let offset = 0; offset < pcm.length; offset += MAX_SAMPLES_PER_CALL) {
-      parts.push(this.encodeBlock(lameExports, pcm.subarray(offset, offset + MAX_SAMPLES_PER_CALL)));
+    try {
+      if (pcm.length <= MAX_SAMPLES_PER_CALL) return this.encodeBlock(lameExports, pcm);
+      const parts: Uint8Array[] = [];
+      for (let offset = 0; offset < pcm.length; offset += MAX_SAMPLES_PER_CALL) {
+        parts.push(this.encodeBlock(lameExports, pcm.subarray(offset, offset + MAX_SAMPLES_PER_CALL)));
+      }
+      return concatBytes(parts);
+    } catch (error) {
+      this.failed = true;
+      throw error;
     }
-    return concatBytes(parts);
   }
 
   flush(): Uint8Array {
     const lameExports = this.live();
-    const tail = this.output(lameExports, lameExports.enc_flush(this.encoder));
+    let tail: Uint8Array;
+    try {
+      tail = this.output(lameExports, lameExports.enc_flush(this.encoder));
+    } catch (error) {
+      this.failed = true;
+      throw error;
+    }
     this.free();
     return tail;
   }
 
   free(): void {
-    // Dropping the last reference frees the wasm instance and its memory; there is no destroy().
+    const lameExports = this.lame;
     this.lame = undefined;
+    // Kept for the next stream when it is sound; otherwise dropping the last reference frees the
+    // instance and its memory (there is no destroy()).
+    if (lameExports && !this.failed) idleLames.keep(this.sampleRate, lameExports, this.template);
   }
 
   private encodeBlock(lameExports: LameExports, pcm: Int16Array): Uint8Array {

@@ -2,10 +2,11 @@ import type { CodecReply } from './codec-protocol';
 import { CodecHost } from './codec-host';
 
 describe(CodecHost.name, () => {
+  const frame = () => new Int16Array(480); // 20 ms at 24 kHz: one Opus packet
+
   it('should serve streams that have not produced audio yet before the others, each in its own order', () => {
     const replies: CodecReply[] = [];
     const host = new CodecHost((batch) => replies.push(...batch));
-    const frame = () => new Int16Array(480); // 20 ms at 24 kHz: one Opus packet
     host.handle([
       { op: 'open', id: 1, codec: 'opus', sampleRate: 24000 },
       { op: 'encode', id: 1, pcm: frame() },
@@ -21,8 +22,34 @@ describe(CodecHost.name, () => {
       { op: 'encode', id: 2, pcm: frame() },
       { op: 'flush', id: 1 },
     ]);
-    // Stream 2's first reply jumps the queue; once it has audio out its later request waits its turn.
-    expect(replies.map((r) => r.id)).toEqual([2, 1, 1, 2, 1]);
+    // Stream 2's requests jump the queue (its lane is chosen as they arrive); stream 1 keeps its order.
+    expect(replies.map((r) => r.id)).toEqual([2, 2, 1, 1, 1]);
     expect(replies.every((r) => r.error === undefined && (r.bytes?.length ?? 0) > 0)).toBe(true);
+  });
+
+  it('should let a stream that arrives mid-run go ahead of the chunks still queued for older streams', () => {
+    const replies: CodecReply[] = [];
+    const host = new CodecHost((batch) => replies.push(...batch));
+    host.handle([
+      { op: 'open', id: 1, codec: 'opus', sampleRate: 24000 },
+      { op: 'encode', id: 1, pcm: frame() },
+    ]);
+    replies.length = 0;
+    const seconds = (s: number) => new Int16Array(24000 * s); // several ms of encoding each
+    host.enqueue([1, 2, 3].map(() => ({ op: 'encode' as const, id: 1, pcm: seconds(2) })));
+    const arrivals = [
+      [
+        { op: 'open' as const, id: 2, codec: 'opus' as const, sampleRate: 24000 },
+        { op: 'encode' as const, id: 2, pcm: frame() },
+      ],
+    ];
+    let polls = 0;
+    host.run(() => {
+      polls++;
+      const next = arrivals.shift();
+      if (next) host.enqueue(next);
+    });
+    expect(polls).toBeGreaterThanOrEqual(2); // between requests, and once more when the queue ran dry
+    expect(replies.map((r) => r.id)).toEqual([1, 2, 1, 1]);
   });
 });

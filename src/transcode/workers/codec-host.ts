@@ -5,6 +5,8 @@ import type { CodecReply, CodecRequest } from './codec-protocol';
 
 /** Replies are posted at the end of a batch, or sooner once this much encoding has piled up behind them. */
 const MAX_REPLY_DELAY_MS = 4;
+/** How often a running queue looks for requests that arrived meanwhile (see `CodecHost.run`). */
+const POLL_EVERY_MS = 0.5;
 
 interface HostedStream {
   codec?: SyncCodec;
@@ -23,6 +25,10 @@ export type ReplySink = (replies: CodecReply[], transfer: ArrayBuffer[]) => void
  */
 export class CodecHost {
   private readonly streams = new Map<number, HostedStream>();
+  /** Requests of streams that have not produced audio yet: served first. */
+  private first: CodecRequest[] = [];
+  /** Requests of streams with audio out. */
+  private later: CodecRequest[] = [];
   private replies: CodecReply[] = [];
   private transfer: ArrayBuffer[] = [];
   private batchStart = 0;
@@ -38,19 +44,47 @@ export class CodecHost {
     // Opus needs nothing: the native binding is loaded with this module.
   }
 
+  /** Queues `requests` and serves everything queued (see `run`). */
+  handle(requests: readonly CodecRequest[]): void {
+    this.enqueue(requests);
+    this.run();
+  }
+
   /**
    * Streams that have not produced audio yet go first: their listeners are waiting for first audio, while
    * the others have audio in flight (a burst of new MP3 streams otherwise waits behind the older streams'
-   * backlog of chunks). A stream only ever moves from first to later, so its requests keep their order.
+   * backlog of chunks). The lane is chosen as a request arrives and a stream only ever moves from first to
+   * later, so each stream's requests keep their order.
    */
-  handle(requests: readonly CodecRequest[]): void {
-    this.batchStart = performance.now();
-    const later: CodecRequest[] = [];
+  enqueue(requests: readonly CodecRequest[]): void {
     for (const request of requests) {
-      if (this.streams.get(request.id)?.producing) later.push(request);
-      else this.dispatch(request);
+      if (this.streams.get(request.id)?.producing) this.later.push(request);
+      else this.first.push(request);
     }
-    for (const request of later) this.dispatch(request);
+  }
+
+  /**
+   * Serves the queue until it is empty. `takeArrivals` (the worker's port, read without waiting) is called
+   * between requests, at most every `POLL_EVERY_MS`: a new stream that arrives while older streams' chunks
+   * are being encoded then waits for one of them, not for all of them.
+   */
+  run(takeArrivals?: () => void): void {
+    this.batchStart = performance.now();
+    let polledAt = this.batchStart;
+    for (;;) {
+      const request = this.first.length > 0 ? this.first.shift() : this.later.shift();
+      if (request === undefined) {
+        if (!takeArrivals) break;
+        takeArrivals();
+        if (this.first.length === 0 && this.later.length === 0) break;
+        continue;
+      }
+      this.dispatch(request);
+      if (takeArrivals && performance.now() - polledAt > POLL_EVERY_MS) {
+        takeArrivals();
+        polledAt = performance.now();
+      }
+    }
     this.post();
   }
 
@@ -68,10 +102,10 @@ export class CodecHost {
       stream.backlog.push(request);
       return;
     }
-    this.run(request.id, stream, request);
+    this.execute(request.id, stream, request);
   }
 
-  private run(id: number, stream: HostedStream, request: Exclude<CodecRequest, { op: 'open' }>): void {
+  private execute(id: number, stream: HostedStream, request: Exclude<CodecRequest, { op: 'open' }>): void {
     if (request.op === 'close') {
       stream.codec?.free();
       this.streams.delete(id);
@@ -139,7 +173,7 @@ export class CodecHost {
     stream.backlog = undefined;
     this.batchStart = performance.now();
     for (const request of backlog) {
-      if (request.op !== 'open') this.run(id, stream, request);
+      if (request.op !== 'open') this.execute(id, stream, request);
     }
     this.post();
   }

@@ -21,8 +21,9 @@ export interface CodecPoolOptions {
   readonly threads?: number;
   /**
    * Start every thread and compile the codecs at application bootstrap. Default: no, threads start with
-   * the first MP3/Opus streams (each costs ~12 MiB of RSS, which a server that never encodes either
-   * should not pay), and each new thread compiles LAME as it starts.
+   * the first MP3/Opus streams (each costs ~12 MiB of RSS, plus up to ~16 MiB of MP3 encoders it keeps for
+   * reuse, mp3.codec.ts: memory a server that never encodes either should not pay), and each new thread
+   * compiles LAME as it starts.
    */
   readonly warmUp?: boolean;
   /**

@@ -7,7 +7,7 @@ import { setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { useOpusAddon } from '../codecs/opus-binding';
 import { CodecHost } from './codec-host';
-import type { CodecRequest, CodecWorkerData, FromWorker, ToWorker } from './codec-protocol';
+import type { CodecWorkerData, FromWorker, ToWorker } from './codec-protocol';
 
 if (!parentPort) throw new Error('codec-worker.ts must run in a worker thread');
 const port = parentPort;
@@ -19,21 +19,40 @@ const host = new CodecHost((replies, transfer) => {
   port.postMessage({ type: 'replies', replies } satisfies FromWorker, transfer);
 });
 
+/** A control message met while taking arrivals mid-run: it waits until the requests queued before it are done. */
+let stashed: ToWorker | undefined;
+
+const receive = (): ToWorker | undefined => receiveMessageOnPort(port)?.message as ToWorker | undefined;
+
+/** Called by the host between requests: queues the batches that arrived, up to the next control message. */
+function takeArrivals(): void {
+  while (!stashed) {
+    const message = receive();
+    if (!message) return;
+    if (message.type === 'batch') host.enqueue(message.requests);
+    else stashed = message;
+  }
+}
+
 port.on('message', (first: ToWorker) => {
-  // Everything already queued is handled as one batch, so the host's ordering (streams without audio
-  // first) spans all of it; other messages keep their place relative to the requests around them.
-  let requests: CodecRequest[] = [];
-  for (let message: ToWorker | undefined = first; message;) {
+  // Everything already queued is taken in before serving, so the host's ordering (streams without audio
+  // first) spans all of it; control messages keep their place relative to the requests around them.
+  let message: ToWorker | undefined = first;
+  for (;;) {
+    if (!message) {
+      host.run(takeArrivals);
+      if (!stashed) return;
+      message = stashed;
+      stashed = undefined;
+    }
     if (message.type === 'batch') {
-      for (const request of message.requests) requests.push(request);
+      host.enqueue(message.requests);
     } else {
-      if (requests.length > 0) host.handle(requests);
-      requests = [];
+      host.run();
       control(message);
     }
-    message = receiveMessageOnPort(port)?.message as ToWorker | undefined;
+    message = receive();
   }
-  if (requests.length > 0) host.handle(requests);
 });
 
 function control(message: Exclude<ToWorker, { type: 'batch' }>): void {
