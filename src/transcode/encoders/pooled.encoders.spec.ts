@@ -345,7 +345,7 @@ describe(CodecWorkerPool.name, () => {
       const own = new CodecWorkerPool({ threads: 1, nice: 7, idleTimeoutMs: 0 });
       const channel = own.open('mp3', 24000);
       await channel.encode(testSignal(24000, 0.1));
-      // Set by the thread itself as it starts.
+      // Set by the thread itself once its warm-up is done.
       for (let i = 0; i < 40 && !nices().some((t) => t.nice === 7); i++)
         await new Promise((resolve) => setTimeout(resolve, 50));
       expect(nices().filter((t) => t.nice === 7)).toHaveLength(1);

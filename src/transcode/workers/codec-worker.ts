@@ -13,7 +13,16 @@ if (!parentPort) throw new Error('codec-worker.ts must run in a worker thread');
 const port = parentPort;
 const data = workerData as CodecWorkerData;
 
-if (data.nice) lowerThreadPriority(data.nice);
+/**
+ * The thread runs at the event loop's priority until its warm-up is done: the streams that started it are
+ * waiting for it then (under a burst, at nice 5 it took some 30 ms longer to become ready).
+ */
+let niced = false;
+function settlePriority(): void {
+  if (niced || !data.nice) return;
+  niced = true;
+  lowerThreadPriority(data.nice);
+}
 
 const host = new CodecHost((replies, transfer) => {
   port.postMessage({ type: 'replies', replies } satisfies FromWorker, transfer);
@@ -59,9 +68,12 @@ function control(message: Exclude<ToWorker, { type: 'batch' }>): void {
   switch (message.type) {
     case 'warm-up':
       // A failed warm-up is not fatal: the first stream retries and reports the error itself.
-      host.warmUp(message.codecs).catch((error: unknown) => {
-        process.emitWarning(`codec worker warm-up failed: ${String(error)}`);
-      });
+      host
+        .warmUp(message.codecs)
+        .catch((error: unknown) => {
+          process.emitWarning(`codec worker warm-up failed: ${String(error)}`);
+        })
+        .finally(settlePriority);
       break;
     case 'opus-addon':
       // Arrives before this thread's first Opus open: every encoder here then writes into this copy's buffer.
