@@ -3,7 +3,7 @@ import { createEncoder } from 'wasm-media-encoders';
 import { MP3_SAMPLE_RATES } from '../audio-format';
 import { chunked, concat, testSignal } from '../testing/audio-check';
 import { mp3BitrateKbps } from './codec.types';
-import { MAX_IDLE_LAMES, Mp3Codec, idleMp3Encoders, warmUpMp3 } from './mp3.codec';
+import { MAX_IDLE_LAMES, Mp3Codec, idleMp3Encoders, unresetMp3Encoders, warmUpMp3 } from './mp3.codec';
 import { mp3FrameOffsets } from './mp3-info-tag';
 
 /** The same LAME build configured the slow way, through the package's own wrapper. */
@@ -58,8 +58,15 @@ describe(Mp3Codec.name, () => {
 
   it('should start the next stream on a used instance, reset to exactly the configured state', async () => {
     const rate = 24000;
-    // Something else first: a louder, longer signal in odd-sized chunks, closed mid-stream and flushed.
-    const used = [openNow(rate), openNow(rate)];
+    const chunks = chunked(testSignal(rate, 0.8), rate, 40);
+    const expected = Buffer.from(await referenceEncode(rate, chunks));
+    const encodeOn = (codec: Mp3Codec) => {
+      const out = chunks.map((chunk) => codec.encode(chunk));
+      out.push(codec.flush());
+      return Buffer.from(concat(out));
+    };
+    // Something else first: a louder, longer signal in odd-sized chunks, closed mid-stream; and a flush.
+    const used = [openNow(rate), openNow(rate), openNow(rate)];
     for (const chunk of chunked(
       testSignal(rate, 1.3).map((s) => s * 3),
       rate,
@@ -67,18 +74,25 @@ describe(Mp3Codec.name, () => {
     ))
       used[0].encode(chunk);
     used[0].free();
-    used[1].encode(testSignal(rate, 0.5));
-    used[1].flush();
+    for (const codec of used.slice(1)) {
+      codec.encode(testSignal(rate, 0.5));
+      codec.flush();
+    }
     const kept = idleMp3Encoders(rate);
-    expect(kept).toBeGreaterThanOrEqual(2);
+    expect(kept).toBeGreaterThanOrEqual(3);
+    expect(unresetMp3Encoders(rate)).toBeGreaterThanOrEqual(3); // a stream's end only files it
 
-    const chunks = chunked(testSignal(rate, 0.8), rate, 40);
-    const reused = openNow(rate);
+    // Opened before the thread had a moment to itself: reset on the spot.
+    const reusedAtOnce = openNow(rate);
     expect(idleMp3Encoders(rate)).toBe(kept - 1);
-    const out = chunks.map((chunk) => reused.encode(chunk));
-    out.push(reused.flush());
-    expect(Buffer.from(concat(out)).equals(Buffer.from(await referenceEncode(rate, chunks)))).toBe(true);
+    expect(encodeOn(reusedAtOnce).equals(expected)).toBe(true);
+
+    // Reset in idle time, between the thread's messages.
+    for (let i = 0; i < 20 && unresetMp3Encoders(rate) > 0; i++)
+      await new Promise((resolve) => setImmediate(resolve));
+    expect(unresetMp3Encoders(rate)).toBe(0);
     expect(idleMp3Encoders(rate)).toBe(kept);
+    expect(encodeOn(openNow(rate)).equals(expected)).toBe(true);
   });
 
   it(`should keep at most ${MAX_IDLE_LAMES} idle instances per rate on a thread`, () => {

@@ -82,6 +82,15 @@ export const MAX_IDLE_LAMES = 64;
 /** Regions compared at once when resetting an instance; most are identical (untouched zero pages). */
 const RESET_REGION = 65536;
 
+/** Resetting kept instances in idle time runs in slices of at most this long (see `IdleLames`). */
+const TIDY_SLICE_MS = 0.5;
+
+/** A used instance waiting to be reset, with the template it goes back to. */
+interface UsedLame {
+  readonly lameExports: LameExports;
+  readonly template: LameTemplate;
+}
+
 /**
  * Used LAME instances, reset to their template and kept for the next streams of the same rate. A new
  * instance maps 8 MiB of wasm memory that V8 counts as external memory: a burst of a hundred MP3 opens on
@@ -91,40 +100,86 @@ const RESET_REGION = 65536;
  * wrote (~30 for a short reply): ~0.17 ms, after which the instance is byte for byte the configured
  * template again (the stack pointer, the module's only mutable global, is back at its start between calls).
  * An instance whose call threw, or whose memory grew, is dropped instead.
+ *
+ * A stream's end only files its instance as used: the reset runs when the thread has nothing else to do
+ * (slices of `TIDY_SLICE_MS` between its messages), or when an open needs the instance first. Resetting at
+ * the end itself put a hundred resets in front of the last chunks of the other streams when many ended
+ * together (late chunks in the real-time benchmark).
  */
 class IdleLames {
-  private readonly byRate = new Map<number, LameExports[]>();
+  private readonly clean = new Map<number, LameExports[]>();
+  private readonly used = new Map<number, UsedLame[]>();
+  private tidying = false;
 
   take(sampleRate: number): LameExports | undefined {
-    return this.byRate.get(sampleRate)?.pop();
+    const ready = this.clean.get(sampleRate)?.pop();
+    if (ready) return ready;
+    const used = this.used.get(sampleRate)?.pop();
+    return used ? reset(used) : undefined;
   }
 
-  /** Resets `lameExports` to `template` and keeps it, unless MAX_IDLE_LAMES are already kept. */
+  /** Keeps `lameExports` (reset later), unless MAX_IDLE_LAMES are already kept for the rate. */
   keep(sampleRate: number, lameExports: LameExports, template: LameTemplate): void {
-    const idle = this.byRate.get(sampleRate) ?? [];
-    const memory = lameExports.memory.buffer;
-    if (idle.length >= MAX_IDLE_LAMES || memory.byteLength !== template.image.length) return;
-    const used = Buffer.from(memory);
-    const image = template.image;
-    for (let region = 0; region < used.length; region += RESET_REGION) {
-      const end = region + RESET_REGION;
-      if (used.compare(image, region, end, region, end) === 0) continue;
-      for (let block = region; block < end; block += SNAPSHOT_BLOCK) {
-        const next = block + SNAPSHOT_BLOCK;
-        if (used.compare(image, block, next, block, next) !== 0) image.copy(used, block, block, next);
+    if (this.count(sampleRate) >= MAX_IDLE_LAMES) return;
+    if (lameExports.memory.buffer.byteLength !== template.image.length) return;
+    const used = this.used.get(sampleRate) ?? [];
+    used.push({ lameExports, template });
+    this.used.set(sampleRate, used);
+    if (!this.tidying) {
+      this.tidying = true;
+      setImmediate(() => this.tidy());
+    }
+  }
+
+  /** Instances kept for `sampleRate`, reset or not. */
+  count(sampleRate: number): number {
+    return (this.clean.get(sampleRate)?.length ?? 0) + (this.used.get(sampleRate)?.length ?? 0);
+  }
+
+  /** Kept instances of `sampleRate` still waiting for their reset. */
+  waiting(sampleRate: number): number {
+    return this.used.get(sampleRate)?.length ?? 0;
+  }
+
+  /** Resets used instances for up to TIDY_SLICE_MS, then yields to the thread's messages if any remain. */
+  private tidy(): void {
+    const until = performance.now() + TIDY_SLICE_MS;
+    for (const [rate, used] of this.used) {
+      while (used.length > 0) {
+        const clean = this.clean.get(rate) ?? [];
+        clean.push(reset(used.pop()!));
+        this.clean.set(rate, clean);
+        if (performance.now() > until) {
+          setImmediate(() => this.tidy());
+          return;
+        }
       }
     }
-    idle.push(lameExports);
-    this.byRate.set(sampleRate, idle);
-  }
-
-  /** Instances kept for `sampleRate` (tests). */
-  count(sampleRate: number): number {
-    return this.byRate.get(sampleRate)?.length ?? 0;
+    this.tidying = false;
   }
 }
 
+/** Puts a used instance's memory back to its template, block by block (see `IdleLames`). */
+function reset({ lameExports, template }: UsedLame): LameExports {
+  const used = Buffer.from(lameExports.memory.buffer);
+  const image = template.image;
+  for (let region = 0; region < used.length; region += RESET_REGION) {
+    const end = region + RESET_REGION;
+    if (used.compare(image, region, end, region, end) === 0) continue;
+    for (let block = region; block < end; block += SNAPSHOT_BLOCK) {
+      const next = block + SNAPSHOT_BLOCK;
+      if (used.compare(image, block, next, block, next) !== 0) image.copy(used, block, block, next);
+    }
+  }
+  return lameExports;
+}
+
 const idleLames = new IdleLames();
+
+/** Kept instances of `sampleRate` on this thread that are still waiting for their reset (tests). */
+export function unresetMp3Encoders(sampleRate: number): number {
+  return idleLames.waiting(sampleRate);
+}
 
 /** LAME instances kept on this thread for the next streams at `sampleRate` (tests, metrics). */
 export function idleMp3Encoders(sampleRate: number): number {
