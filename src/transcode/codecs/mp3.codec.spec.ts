@@ -95,13 +95,19 @@ describe(Mp3Codec.name, () => {
     expect(encodeOn(openNow(rate)).equals(expected)).toBe(true);
   });
 
-  it(`should keep at most ${MAX_IDLE_LAMES} idle instances per rate on a thread`, () => {
-    const rate = 16000;
-    const open = Array.from({ length: MAX_IDLE_LAMES + 3 }, () => openNow(rate));
+  it(`should keep at most ${MAX_IDLE_LAMES} idle instances on a thread, all rates together`, () => {
+    const rates = [16000, 22050];
+    const drain = () => {
+      for (const rate of MP3_SAMPLE_RATES) while (idleMp3Encoders(rate) > 0) openNow(rate);
+    };
+    drain();
+    const open = Array.from({ length: MAX_IDLE_LAMES + 3 }, (_, i) => openNow(rates[i % 2]));
     for (const codec of open) codec.free();
-    expect(idleMp3Encoders(rate)).toBe(MAX_IDLE_LAMES);
-    for (let i = 0; i < MAX_IDLE_LAMES + 3; i++) openNow(rate); // drawn from the idle ones, then new
-    expect(idleMp3Encoders(rate)).toBe(0);
+    const kept = rates.map((rate) => idleMp3Encoders(rate));
+    expect(kept[0] + kept[1]).toBe(MAX_IDLE_LAMES);
+    expect(Math.min(...kept)).toBeGreaterThan(0);
+    drain(); // drawn from the idle ones
+    expect(rates.map((rate) => idleMp3Encoders(rate))).toEqual([0, 0]);
   });
 
   it('should open before warm-up too, compiling LAME first', async () => {

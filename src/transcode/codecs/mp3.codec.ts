@@ -77,7 +77,7 @@ interface LameTemplate {
   readonly image: Buffer;
 }
 
-/** Instances kept per sample rate on each thread for the next streams, at most (see `IdleLames`). */
+/** Instances kept on each thread for the next streams, all rates together, at most (see `IdleLames`). */
 export const MAX_IDLE_LAMES = 64;
 /** Regions compared at once when resetting an instance; most are identical (untouched zero pages). */
 const RESET_REGION = 65536;
@@ -109,22 +109,25 @@ interface UsedLame {
 class IdleLames {
   private readonly clean = new Map<number, LameExports[]>();
   private readonly used = new Map<number, UsedLame[]>();
+  /** Instances kept, every rate. */
+  private size = 0;
   private tidying = false;
 
   take(sampleRate: number): LameExports | undefined {
     const ready = this.clean.get(sampleRate)?.pop();
-    if (ready) return ready;
-    const used = this.used.get(sampleRate)?.pop();
-    return used ? reset(used) : undefined;
+    const used = ready ? undefined : this.used.get(sampleRate)?.pop();
+    if (ready || used) this.size--;
+    return ready ?? (used ? reset(used) : undefined);
   }
 
-  /** Keeps `lameExports` (reset later), unless MAX_IDLE_LAMES are already kept for the rate. */
+  /** Keeps `lameExports` (reset later), unless MAX_IDLE_LAMES are already kept on this thread. */
   keep(sampleRate: number, lameExports: LameExports, template: LameTemplate): void {
-    if (this.count(sampleRate) >= MAX_IDLE_LAMES) return;
+    if (this.size >= MAX_IDLE_LAMES) return;
     if (lameExports.memory.buffer.byteLength !== template.image.length) return;
     const used = this.used.get(sampleRate) ?? [];
     used.push({ lameExports, template });
     this.used.set(sampleRate, used);
+    this.size++;
     if (!this.tidying) {
       this.tidying = true;
       setImmediate(() => this.tidy());
