@@ -4,16 +4,21 @@ import { CodecHost } from './codec-host';
 describe(CodecHost.name, () => {
   const frame = () => new Int16Array(480); // 20 ms at 24 kHz: one Opus packet
 
-  it('should serve streams that have not produced audio yet before the others, each in its own order', () => {
+  /** A host whose stream 1 already has audio out, and the replies it posts from then on. */
+  function hostWithOneProducingStream(): { host: CodecHost; replies: CodecReply[] } {
     const replies: CodecReply[] = [];
     const host = new CodecHost((batch) => replies.push(...batch));
     host.handle([
       { op: 'open', id: 1, codec: 'opus', sampleRate: 24000 },
       { op: 'encode', id: 1, pcm: frame() },
     ]);
-    expect(replies.map((r) => r.id)).toEqual([1]); // stream 1 now has audio out
+    expect(replies.map((r) => r.id)).toEqual([1]);
     replies.length = 0;
+    return { host, replies };
+  }
 
+  it('should serve streams that have not produced audio yet before the others, each in its own order', () => {
+    const { host, replies } = hostWithOneProducingStream();
     host.handle([
       { op: 'encode', id: 1, pcm: frame() },
       { op: 'encode', id: 1, pcm: frame() },
@@ -28,13 +33,7 @@ describe(CodecHost.name, () => {
   });
 
   it('should let a stream that arrives mid-run go ahead of the chunks still queued for older streams', () => {
-    const replies: CodecReply[] = [];
-    const host = new CodecHost((batch) => replies.push(...batch));
-    host.handle([
-      { op: 'open', id: 1, codec: 'opus', sampleRate: 24000 },
-      { op: 'encode', id: 1, pcm: frame() },
-    ]);
-    replies.length = 0;
+    const { host, replies } = hostWithOneProducingStream();
     const seconds = (s: number) => new Int16Array(24000 * s); // several ms of encoding each
     host.enqueue([1, 2, 3].map(() => ({ op: 'encode' as const, id: 1, pcm: seconds(2) })));
     const arrivals = [
