@@ -85,12 +85,6 @@ const RESET_REGION = 65536;
 /** Resetting kept instances in idle time runs in slices of at most this long (see `IdleLames`). */
 const TIDY_SLICE_MS = 0.5;
 
-/** A used instance waiting to be reset, with the template it goes back to. */
-interface UsedLame {
-  readonly lameExports: LameExports;
-  readonly template: LameTemplate;
-}
-
 /**
  * Used LAME instances, reset to their template and kept for the next streams of the same rate. A new
  * instance maps 8 MiB of wasm memory that V8 counts as external memory: a burst of a hundred MP3 opens on
@@ -107,27 +101,25 @@ interface UsedLame {
  * together (late chunks in the real-time benchmark).
  */
 class IdleLames {
+  /** Per sample rate: instances reset to that rate's template, and instances still to be reset. */
   private readonly clean = new Map<number, LameExports[]>();
-  private readonly used = new Map<number, UsedLame[]>();
-  /** Instances kept, every rate. */
-  private size = 0;
+  private readonly used = new Map<number, LameExports[]>();
   private tidying = false;
 
   take(sampleRate: number): LameExports | undefined {
     const ready = this.clean.get(sampleRate)?.pop();
-    const used = ready ? undefined : this.used.get(sampleRate)?.pop();
-    if (ready || used) this.size--;
-    return ready ?? (used ? reset(used) : undefined);
+    if (ready) return ready;
+    const used = this.used.get(sampleRate)?.pop();
+    return used && reset(used, sampleRate);
   }
 
   /** Keeps `lameExports` (reset later), unless MAX_IDLE_LAMES are already kept on this thread. */
-  keep(sampleRate: number, lameExports: LameExports, template: LameTemplate): void {
-    if (this.size >= MAX_IDLE_LAMES) return;
-    if (lameExports.memory.buffer.byteLength !== template.image.length) return;
+  keep(sampleRate: number, lameExports: LameExports): void {
+    if (this.total() >= MAX_IDLE_LAMES) return;
+    if (lameExports.memory.buffer.byteLength !== templates.get(sampleRate)?.image.length) return;
     const used = this.used.get(sampleRate) ?? [];
-    used.push({ lameExports, template });
+    used.push(lameExports);
     this.used.set(sampleRate, used);
-    this.size++;
     if (!this.tidying) {
       this.tidying = true;
       setImmediate(() => this.tidy());
@@ -137,6 +129,13 @@ class IdleLames {
   /** Instances kept for `sampleRate`, reset or not. */
   count(sampleRate: number): number {
     return (this.clean.get(sampleRate)?.length ?? 0) + (this.used.get(sampleRate)?.length ?? 0);
+  }
+
+  /** Instances kept, every rate. */
+  private total(): number {
+    let total = 0;
+    for (const list of [...this.clean.values(), ...this.used.values()]) total += list.length;
+    return total;
   }
 
   /** Kept instances of `sampleRate` still waiting for their reset. */
@@ -150,7 +149,7 @@ class IdleLames {
     for (const [rate, used] of this.used) {
       while (used.length > 0) {
         const clean = this.clean.get(rate) ?? [];
-        clean.push(reset(used.pop()!));
+        clean.push(reset(used.pop()!, rate));
         this.clean.set(rate, clean);
         if (performance.now() > until) {
           setImmediate(() => this.tidy());
@@ -162,10 +161,10 @@ class IdleLames {
   }
 }
 
-/** Puts a used instance's memory back to its template, block by block (see `IdleLames`). */
-function reset({ lameExports, template }: UsedLame): LameExports {
+/** Puts a used instance's memory back to its rate's template, block by block (see `IdleLames`). */
+function reset(lameExports: LameExports, sampleRate: number): LameExports {
   const used = Buffer.from(lameExports.memory.buffer);
-  const image = template.image;
+  const image = templates.get(sampleRate)!.image;
   for (let region = 0; region < used.length; region += RESET_REGION) {
     const end = region + RESET_REGION;
     if (used.compare(image, region, end, region, end) === 0) continue;
@@ -306,8 +305,10 @@ function buildTemplate(module: CompiledWasm, sampleRate: number): LameTemplate {
   const after = Buffer.from(configured.memory.buffer);
   const zeros = Buffer.alloc(SNAPSHOT_BLOCK);
   const blocks: { offset: number; bytes: Uint8Array }[] = [];
+  const image = Buffer.alloc(after.length);
   for (let offset = 0; offset < after.length; offset += SNAPSHOT_BLOCK) {
     const now = after.subarray(offset, offset + SNAPSHOT_BLOCK);
+    if (!now.equals(zeros)) now.copy(image, offset);
     const then = offset < before.length ? before.subarray(offset, offset + SNAPSHOT_BLOCK) : zeros;
     if (now.equals(then)) continue;
     const last = blocks[blocks.length - 1];
@@ -319,11 +320,6 @@ function buildTemplate(module: CompiledWasm, sampleRate: number): LameTemplate {
     } else {
       blocks.push({ offset, bytes: Uint8Array.from(now) });
     }
-  }
-  const image = Buffer.alloc(after.length);
-  for (let offset = 0; offset < after.length; offset += SNAPSHOT_BLOCK) {
-    const block = after.subarray(offset, offset + SNAPSHOT_BLOCK);
-    if (!block.equals(zeros)) block.copy(image, offset);
   }
   return { encoder, pages: configured.memory.buffer.byteLength / WASM_PAGE, blocks, image };
 }
@@ -349,17 +345,15 @@ export async function warmUpMp3(sampleRates: readonly number[] = [24000]): Promi
  */
 export class Mp3Codec implements SyncCodec {
   private lame: LameExports | undefined;
-  private readonly encoder: number;
   /** A call into LAME threw: its memory and stack pointer are in an unknown state, so it is not kept. */
   private failed = false;
 
   private constructor(
     lameExports: LameExports,
-    private readonly template: LameTemplate,
+    private readonly encoder: number,
     private readonly sampleRate: number,
   ) {
     this.lame = lameExports;
-    this.encoder = template.encoder;
   }
 
   /**
@@ -377,7 +371,7 @@ export class Mp3Codec implements SyncCodec {
       templates.set(sampleRate, template);
     }
     const lameExports = idleLames.take(sampleRate) ?? fromTemplate(lame, template);
-    return new Mp3Codec(lameExports, template, sampleRate);
+    return new Mp3Codec(lameExports, template.encoder, sampleRate);
   }
 
   encode(pcm: Int16Array): Uint8Array {
@@ -413,7 +407,7 @@ export class Mp3Codec implements SyncCodec {
     this.lame = undefined;
     // Kept for the next stream when it is sound; otherwise dropping the last reference frees the
     // instance and its memory (there is no destroy()).
-    if (lameExports && !this.failed) idleLames.keep(this.sampleRate, lameExports, this.template);
+    if (lameExports && !this.failed) idleLames.keep(this.sampleRate, lameExports);
   }
 
   private encodeBlock(lameExports: LameExports, pcm: Int16Array): Uint8Array {
