@@ -1,4 +1,10 @@
-import { FILTER_CACHE_MAX_BYTES, Resampler, filterCacheStats, type ResamplerOptions } from './resampler';
+import {
+  FILTER_CACHE_MAX_BYTES,
+  Resampler,
+  filterCacheStats,
+  fixedPoint,
+  type ResamplerOptions,
+} from './resampler';
 import { simdKernel } from './resampler-kernel';
 
 const tone = (hz: number, rate: number, seconds: number, amplitude = 10000) =>
@@ -146,11 +152,78 @@ describe(Resampler.name, () => {
     for (const chunk of [input.length, 333]) {
       const simd = resampleInChunks(input, from, to, chunk, { simd: true });
       const js = resampleInChunks(input, from, to, chunk, { simd: false });
-      expect(simd.length).toBe(js.length);
-      let maxDiff = 0;
-      for (let i = 0; i < js.length; i++) maxDiff = Math.max(maxDiff, Math.abs(simd[i] - js[i]));
-      expect(maxDiff).toBeLessThanOrEqual(1); // float32 sums in another order; ties round to even
+      expect(simd).toEqual(js); // the same integer sums, the same rounding
     }
+  });
+
+  it.each([
+    [24000, 16000],
+    [24000, 8000],
+    [22050, 16000],
+    [16000, 48000],
+    [8000, 48000],
+  ])('should saturate, not wrap, on the worst-case input of every phase (%i -> %i Hz)', (from, to) => {
+    // Full scale with the sign of each tap of one row: the largest sum that row can make. A 32-bit sum
+    // that overflowed would come out negative (or positive for the negated pattern).
+    const probe = new Resampler(from, to);
+    const bank = (probe as unknown as { bank: { fixed: Int16Array; taps: number; phases: number } }).bank;
+    for (let phase = 0; phase < Math.min(bank.phases, 8); phase++) {
+      const row = bank.fixed.subarray(phase * bank.taps, (phase + 1) * bank.taps);
+      for (const sign of [1, -1]) {
+        const pattern = Int16Array.from(row, (c) => (c * sign >= 0 ? 32767 : -32768));
+        // The pattern repeated: whatever phase lands on it, the sums stay bounded and clip.
+        const input = new Int16Array(pattern.length * 40);
+        for (let i = 0; i < 40; i++) input.set(pattern, i * pattern.length);
+        for (const simd of [true, false]) {
+          const out = resampleInChunks(input, from, to, 480, { simd });
+          const peak = sign > 0 ? Math.max(...out) : Math.min(...out);
+          expect(peak).toBe(sign > 0 ? 32767 : -32768);
+        }
+      }
+    }
+  });
+
+  it('should pass a constant through exactly (each row of fixed-point taps sums to unity)', () => {
+    for (const [from, to] of [
+      [24000, 16000],
+      [24000, 8000],
+      [22050, 16000],
+      [16000, 48000],
+    ]) {
+      for (const level of [32767, -32768, 1234, -1]) {
+        const out = resampleInChunks(new Int16Array(from / 2).fill(level), from, to, 480);
+        // Away from the start and the end (where the filter sees the silence around the signal).
+        const middle = out.subarray(out.length / 4, (3 * out.length) / 4);
+        expect(middle.every((v) => v === level)).toBe(true);
+      }
+    }
+  });
+
+  it('should round coefficients to integers that sum to exactly 2^shift, each within one unit', () => {
+    const taps = 48;
+    const smooth = Float32Array.from({ length: 2 * taps }, (_, i) =>
+      Math.exp(-(((i % taps) - 24) ** 2) / 40),
+    );
+    for (let row = 0; row < smooth.length; row += taps) {
+      const sum = smooth.subarray(row, row + taps).reduce((a, c) => a + c, 0);
+      for (let t = row; t < row + taps; t++) smooth[t] /= sum;
+    }
+    const { fixed, shift } = fixedPoint(smooth, taps);
+    expect(shift).toBe(15);
+    for (let row = 0; row < smooth.length; row += taps) {
+      expect(fixed.subarray(row, row + taps).reduce((a, c) => a + c, 0)).toBe(2 ** shift);
+    }
+    smooth.forEach((c, t) => expect(Math.abs(fixed[t] - c * 2 ** shift)).toBeLessThan(1));
+  });
+
+  it('should use fewer fraction bits where full-scale input could overflow a 32-bit sum', () => {
+    // Large taps of both signs (sum 1, magnitudes summing to 5): 32768 x 5 x 2^15 would pass 2^31.
+    const row = Float32Array.from({ length: 8 }, (_, t) => (t % 2 ? -0.5 : 0.75));
+    const { fixed, shift } = fixedPoint(row, 8);
+    expect(shift).toBeLessThan(15);
+    const magnitude = fixed.reduce((a, c) => a + Math.abs(c), 0);
+    expect(32768 * magnitude + 2 ** (shift - 1)).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(fixed.reduce((a, c) => a + c, 0)).toBe(2 ** shift);
   });
 
   it('should stay exact when more filter banks are in use than the kernel keeps in its memory', () => {
