@@ -364,10 +364,17 @@ export class AudioStreamConnection implements StreamReader {
   }
 }
 
-/** Abort reason when the socket closed under us: nothing can be sent any more. */
+/**
+ * Abort reason when the socket closed under us: nothing can be sent any more. Made at every stream's end
+ * (also when it ended normally), and never shown or logged, so it skips capturing a stack (a few
+ * microseconds each, a visible share of a short session's CPU).
+ */
 class ClientGone extends Error {
   constructor() {
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super('client disconnected');
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'ClientGone';
   }
 }
