@@ -167,7 +167,9 @@ export function renderReport(r: Results): string {
     const cpu24 = on24
       ? `; on Node ${v24} (the Docker image's runtime): ${n2(on24.cpuMsPerSession)} ms fresh${node24.churnSteady ? `, ${n2(node24.churnSteady.cpuMsPerSession)} ms steady` : ''}${node24.justStartedChurn ? `, ${n2(node24.justStartedChurn.cpuMsPerSession)} ms just started` : ''}`
       : '';
-    const verdict24 = on24 ? `; Node 24 fresh: ${metText(on24.cpuMsPerSession <= 1)}` : '';
+    const verdict24 = on24
+      ? `; Node 24 fresh: ${metText(on24.cpuMsPerSession <= 1)}${node24.churnSteady ? `, steady: ${metText(node24.churnSteady.cpuMsPerSession <= 1)}` : ''}${node24.justStartedChurn ? `, just started: ${metText(node24.justStartedChurn.cpuMsPerSession <= 1)}` : ''}`
+      : '';
     const started = r.justStartedChurn;
     const startedText = started
       ? `; ${n2(started.cpuMsPerSession)} ms over the first ${started.sessions} sessions of a just-started server`
