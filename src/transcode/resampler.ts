@@ -192,7 +192,8 @@ export function fixedPoint(rows: Float32Array, taps: number): { fixed: Int16Arra
       }
       const remainder = (t: number) => rows[t] * scale - fixed[t];
       order.sort((a, b) => remainder(b) - remainder(a));
-      for (let up = 0; up < scale - sum; up++) fixed[order[up % taps]]++;
+      // Rounding down loses under one unit per tap, so fewer than `taps` need rounding up.
+      for (let up = 0; up < scale - sum; up++) fixed[order[up]]++;
       let magnitude = 0;
       for (let t = row; t < row + taps; t++) {
         magnitude += Math.abs(fixed[t]);

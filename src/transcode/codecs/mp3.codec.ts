@@ -117,9 +117,7 @@ class IdleLames {
   keep(sampleRate: number, lameExports: LameExports): void {
     if (this.total() >= MAX_IDLE_LAMES) return;
     if (lameExports.memory.buffer.byteLength !== templates.get(sampleRate)?.image.length) return;
-    const used = this.used.get(sampleRate) ?? [];
-    used.push(lameExports);
-    this.used.set(sampleRate, used);
+    listFor(this.used, sampleRate).push(lameExports);
     if (!this.tidying) {
       this.tidying = true;
       setImmediate(() => this.tidy());
@@ -134,7 +132,7 @@ class IdleLames {
   /** Instances kept, every rate. */
   private total(): number {
     let total = 0;
-    for (const list of [...this.clean.values(), ...this.used.values()]) total += list.length;
+    for (const map of [this.clean, this.used]) for (const list of map.values()) total += list.length;
     return total;
   }
 
@@ -147,10 +145,9 @@ class IdleLames {
   private tidy(): void {
     const until = performance.now() + TIDY_SLICE_MS;
     for (const [rate, used] of this.used) {
+      const clean = listFor(this.clean, rate);
       while (used.length > 0) {
-        const clean = this.clean.get(rate) ?? [];
         clean.push(reset(used.pop()!, rate));
-        this.clean.set(rate, clean);
         if (performance.now() > until) {
           setImmediate(() => this.tidy());
           return;
@@ -159,6 +156,12 @@ class IdleLames {
     }
     this.tidying = false;
   }
+}
+
+function listFor(lists: Map<number, LameExports[]>, sampleRate: number): LameExports[] {
+  let list = lists.get(sampleRate);
+  if (!list) lists.set(sampleRate, (list = []));
+  return list;
 }
 
 /** Puts a used instance's memory back to its rate's template, block by block (see `IdleLames`). */
