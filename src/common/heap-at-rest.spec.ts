@@ -32,7 +32,10 @@ describe('settleHeapAfterStartup', () => {
 /**
  * Runs, in a fresh process, a function hot enough to be optimized while the module holds the compilers, then
  * settles and heats another. `%GetOptimizationStatus` is V8's own answer (`--allow-natives-syntax`); bit 16 is
- * its "optimized" (by TurboFan or Maglev).
+ * its "optimized" (by TurboFan or Maglev). Each heat stops as soon as its function is optimized, so a window
+ * only runs to its end where the answer is "not optimized": those windows are short, and the windows that
+ * wait for an optimization are long, because the optimizing compilers run on a background thread that a
+ * loaded machine (the CI runs several test workers on two cores) may schedule late (seen: over 1 s).
  */
 const PROBE = `
 const { settleHeapAfterStartup } = require(${JSON.stringify(require.resolve('./heap-at-rest'))});
@@ -46,28 +49,57 @@ function heat(f, ms) {
   }
   return sum < 0;
 }
-const duringStart = heat((i) => (i * 7) ^ 13, 1000);
+const duringStart = heat((i) => (i * 7) ^ 13, Number(process.env.DURING_START_MS));
 settleHeapAfterStartup();
-const afterStart = heat((i) => (i * 5) ^ 11, 3000);
+const afterStart = heat((i) => (i * 5) ^ 11, Number(process.env.AFTER_START_MS));
 console.log(JSON.stringify({ duringStart, afterStart }));
 `;
 
-function probe(flags: string[]): { duringStart: boolean; afterStart: boolean } {
+/** How long to heat where the expected answer is "not optimized", and where it is "optimized". */
+const PROVE_NOT_OPTIMIZED_MS = 1_000;
+const WAIT_FOR_OPTIMIZED_MS = 15_000;
+
+function probe(
+  flags: string[],
+  windows: { duringStartMs: number; afterStartMs: number },
+): { duringStart: boolean; afterStart: boolean } {
   const out = execFileSync(
     process.execPath,
     [...flags, '--allow-natives-syntax', '-r', 'ts-node/register/transpile-only', '-e', PROBE],
-    { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 25_000 },
+    {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        DURING_START_MS: String(windows.duringStartMs),
+        AFTER_START_MS: String(windows.afterStartMs),
+      },
+      timeout: 45_000,
+    },
   );
   return JSON.parse(out.trim().split('\n').pop() ?? '{}') as { duringStart: boolean; afterStart: boolean };
 }
 
 describe('optimizing compilers while the gateway starts', () => {
   it('should optimize nothing until settleHeapAfterStartup, and optimize hot code again after it', () => {
-    expect(probe([])).toEqual({ duringStart: false, afterStart: true });
-  });
+    expect(probe([], { duringStartMs: PROVE_NOT_OPTIMIZED_MS, afterStartMs: WAIT_FOR_OPTIMIZED_MS })).toEqual(
+      {
+        duringStart: false,
+        afterStart: true,
+      },
+    );
+  }, 60_000);
 
   it('should leave the compilers of a process started with its own compiler flags as they were asked', () => {
-    expect(probe(['--no-opt', '--no-maglev'])).toEqual({ duringStart: false, afterStart: false });
-    expect(probe(['--opt'])).toEqual({ duringStart: true, afterStart: true });
-  });
+    const noOptimizer = probe(['--no-opt', '--no-maglev'], {
+      duringStartMs: PROVE_NOT_OPTIMIZED_MS,
+      afterStartMs: 3 * PROVE_NOT_OPTIMIZED_MS,
+    });
+    expect(noOptimizer).toEqual({ duringStart: false, afterStart: false });
+    const optimizer = probe(['--opt'], {
+      duringStartMs: WAIT_FOR_OPTIMIZED_MS,
+      afterStartMs: WAIT_FOR_OPTIMIZED_MS,
+    });
+    expect(optimizer).toEqual({ duringStart: true, afterStart: true });
+  }, 120_000);
 });
