@@ -135,6 +135,7 @@ function openApiConfig(publicBaseUrl: string | undefined) {
       {
         type: 'http',
         scheme: 'bearer',
+        bearerFormat: 'API key',
         description:
           "An API key, when the gateway is configured with API_KEYS or API_KEYS_FILE (the OpenAI SDK's `apiKey`). Without keys configured the gateway is open and any value is ignored.",
       },

@@ -30,6 +30,25 @@ function keyFile(extra = ''): string {
 ${extra}`;
 }
 
+/** The HTTP answer to a WebSocket upgrade: 101 when it opened (then closed at once), else the refusal. */
+function upgradeAnswer(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; wwwAuthenticate?: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers });
+    socket.on('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0, wwwAuthenticate: res.headers['www-authenticate'] });
+      res.resume();
+    });
+    socket.on('open', () => {
+      socket.terminate();
+      resolve({ status: 101 });
+    });
+    socket.on('error', (error) => reject(error));
+  });
+}
+
 /**
  * API keys and tenancy against the compiled server with a YAML key file and a quick-start key: who may
  * call, per-key limits, session ownership (another key's session is a plain 404), single-use WebSocket
@@ -91,6 +110,8 @@ describe('API keys and tenancy', () => {
       ['GET', '/v1/tts/sessions/00000000-0000-4000-8000-000000000000'],
       ['DELETE', '/v1/tts/sessions/00000000-0000-4000-8000-000000000000'],
       ['POST', '/v1/tts/live/token'],
+      ['GET', '/v1/tts/sessions/00000000-0000-4000-8000-000000000000/file'],
+      ['GET', '/v1/admin/usage'],
     ];
     for (const [method, path] of routes) {
       for (const headers of [{}, auth('sk-wrong-key-000000000000000000')]) {
@@ -110,6 +131,39 @@ describe('API keys and tenancy', () => {
     expect((await fetch(`${server.baseUrl}/metrics`)).status).toBe(401);
     expect((await fetch(`${server.baseUrl}/metrics`, { headers: auth(BOB) })).status).toBe(401);
     expect((await fetch(`${server.baseUrl}/metrics`, { headers: auth(ADMIN) })).status).toBe(200);
+  });
+
+  it('should refuse a stream or live socket without a key or token with 401 and WWW-Authenticate, before the upgrade', async () => {
+    const session = await create(BOB);
+    const bare = session.json.ws_url.replace(/\?.*$/, '');
+    const live = `${server.baseUrl.replace(/^http/, 'ws')}/v1/tts/live`;
+    for (const [url, headers] of [
+      [bare, {}],
+      [bare, auth('sk-wrong-key-000000000000000000')],
+      [`${bare}?token=not-a-token`, {}],
+      [live, {}],
+      [live, auth('sk-wrong-key-000000000000000000')],
+    ] as Array<[string, Record<string, string>]>) {
+      const answer = await upgradeAnswer(url, headers);
+      expect({ url, status: answer.status }).toEqual({ url, status: 401 });
+      expect(answer.wwwAuthenticate).toMatch(/^Bearer/);
+    }
+    // Nothing was consumed: the owner still streams the session.
+    expect((await collectStream(bare, { headers: auth(BOB) })).closeCode).toBe(1000);
+  });
+
+  it('should document the bearer scheme on every protected route and none on the probes', async () => {
+    const doc = await (await fetch(`${server.baseUrl}/docs-json`)).json();
+    const [name, scheme] = Object.entries(doc.components.securitySchemes)[0] as [string, any];
+    expect(scheme).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.security).toEqual([{ [name]: [] }]);
+    const operations = Object.entries(doc.paths).flatMap(([path, item]: [string, any]) =>
+      Object.values(item).map((op: any) => ({ path, security: op.security ?? doc.security })),
+    );
+    for (const op of operations.filter((o) => o.path.startsWith('/v1/')))
+      expect(op).toEqual({ path: op.path, security: [{ [name]: [] }] });
+    for (const probe of ['/healthz', '/readyz'])
+      expect(operations.find((o) => o.path === probe)).toEqual({ path: probe, security: [] });
   });
 
   it("should answer another key's session exactly like an unknown one (404), on every route and the socket", async () => {
@@ -178,7 +232,7 @@ describe('API keys and tenancy', () => {
     const running = collectStream(s1.json.ws_url);
     await new Promise((r) => setTimeout(r, 300));
     const second = await collectStream(s2.json.ws_url);
-    expect(second).toMatchObject({ closeCode: 4503, error: { code: 'too_many_streams' } });
+    expect(second).toMatchObject({ closeCode: 4429, error: { code: 'too_many_streams' } });
     await running;
 
     const long = await create(ALICE, { text: 'x'.repeat(390) });
@@ -238,11 +292,63 @@ describe('API keys and tenancy', () => {
     expect(ended.length).toBeGreaterThan(0);
   });
 
-  it('should hand out a single-use live-socket URL to a key', async () => {
+  it('should hand out a single-use live-socket URL to a key, which opens the live socket once', async () => {
     const res = await post('/v1/tts/live/token', {}, auth(BOB));
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body.ws_url).toMatch(/\/v1\/tts\/live\?token=[\w-]{40,}$/);
     expect(body.expires_in).toBe(5);
+    const url = new URL(body.ws_url, server.baseUrl.replace(/^http/, 'ws')).toString();
+    expect((await upgradeAnswer(url, {})).status).toBe(101);
+    expect((await upgradeAnswer(url, {})).status).toBe(401); // used once already
+  });
+});
+
+/**
+ * A JSON key file: short keys are accepted with a warning that names the entry (not the key), and a file
+ * that does not parse names where, never quoting it (parsers quote the text around the error, which can be
+ * a key).
+ */
+describe('API keys from a JSON file', () => {
+  const SHORT = 'tiny-key-1';
+  const LEAKY = 'sk-unquoted-secret-777777777777';
+  let dir: string;
+  let file: string;
+  let server: ServerProcess | undefined;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keys-json-'));
+    file = join(dir, 'keys.json');
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('should take a short key with a warning naming its entry, and keep the keys when a reload does not parse', async () => {
+    writeFileSync(file, JSON.stringify({ keys: [{ name: 'dev', key: SHORT, max_text_chars: 20 }] }));
+    server = await startServer({ PROVIDERS: 'mock_tone', API_KEYS_FILE: file, LOG_LEVEL: 'info' });
+    await untilReady(server);
+    const warning = server.json().find((l) => /shorter than 16 characters/.test(l.msg ?? ''));
+    expect(warning?.msg).toMatch(/keys\[0\] \(dev\)/);
+    const create = (text: string) =>
+      fetch(`${server!.baseUrl}/v1/tts/sessions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SHORT}` },
+        body: JSON.stringify({ text, target_format: 'pcm16' }),
+      });
+    expect((await create('Short key.')).status).toBe(201);
+    const tooLong = await create('This text is longer than twenty characters.');
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.json()).toMatchObject({ field: 'text' });
+
+    writeFileSync(file, `{"keys":[{"name":"dev","key":${LEAKY}}]}`);
+    await waitFor(() => server!.lines.some((l) => /not reloaded/.test(l)), 5000);
+    expect(server.lines.find((l) => /not reloaded/.test(l))).toMatch(/is not valid JSON/);
+    expect((await create('Still in.')).status).toBe(201);
+    const log = server.lines.join('\n');
+    for (const secret of [SHORT, LEAKY, LEAKY.slice(0, 8), LEAKY.slice(-8)])
+      expect(log).not.toContain(secret);
   });
 });

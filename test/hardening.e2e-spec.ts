@@ -196,7 +196,7 @@ describe('/file: bounded, counted and limited like any synthesis', () => {
     const holding = collectStream(s.ws_url);
     await new Promise((r) => setTimeout(r, 200));
     const file = await fetch(`${gw.baseUrl}/v1/tts/sessions/${s.session_id}/file`);
-    expect(file.status).toBe(503);
+    expect(file.status).toBe(429); // the client's own limit, not the gateway's capacity
     expect(file.headers.get('retry-after')).toBeTruthy();
     expect(await file.json()).toMatchObject({ code: 'too_many_streams' });
     await holding;
@@ -275,7 +275,7 @@ describe('Per-client fairness', () => {
     const first = [collectStream(a[0].ws_url), collectStream(a[1].ws_url)];
     await new Promise((r) => setTimeout(r, 200));
     const third = await collectStream(a[2].ws_url);
-    expect(third).toMatchObject({ closeCode: 4503, error: { code: 'too_many_streams' } });
+    expect(third).toMatchObject({ closeCode: 4429, error: { code: 'too_many_streams' } });
     // The refused session was not consumed: it can stream once a slot is free.
     expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${a[2].session_id}`)).json.status).toBe('pending');
     const other = await collectStream(b.ws_url);

@@ -101,10 +101,10 @@ describe('The compiled server (node dist/main.js)', () => {
     const output = server.lines.join('\n');
     expect(output).toMatch(/DEFAULT_PROVIDER "openai"[^\n]*OPENAI_TTS_BASE_URL/);
     expect(output).not.toMatch(/^\s+at /m);
-    const keys = await startServer({ API_KEYS: 'short' });
+    const keys = await startServer({ API_KEYS: 'a key with spaces' });
     expect(await keys.exited).not.toBe(0);
     expect(keys.lines.join('\n')).toMatch(/API_KEYS=\(redacted\)/);
-    expect(keys.lines.join('\n')).not.toContain('short');
+    expect(keys.lines.join('\n')).not.toContain('with spaces');
   });
 
   it('should log one startup line naming the URL and every provider with its state', async () => {

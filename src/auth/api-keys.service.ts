@@ -65,9 +65,10 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
   private limitsByName = new Map<string, KeyLimits>();
 
   constructor(@Inject(authConfig.KEY) private readonly config: AuthConfig) {
-    this.fromEnv = config.keys.map((key, i) =>
-      this.entry({ name: `key-${i + 1}`, admin: false, limits: {} }, sha256(key)),
-    );
+    this.fromEnv = config.keys.map((key, i) => {
+      this.warnIfShort(key, `API_KEYS key-${i + 1}`);
+      return this.entry({ name: `key-${i + 1}`, admin: false, limits: {} }, sha256(key));
+    });
   }
 
   /** Whether any key is configured: then every /v1 route requires one. */
@@ -135,12 +136,13 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
         `API_KEYS_FILE="${path}" cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
       );
     }
+    const yaml = ['.yaml', '.yml'].includes(extname(path).toLowerCase());
     let parsed: unknown;
     try {
-      parsed = ['.yaml', '.yml'].includes(extname(path).toLowerCase()) ? parseYaml(text) : JSON.parse(text);
+      parsed = yaml ? parseYaml(text) : JSON.parse(text);
     } catch (error) {
       throw new Error(
-        `API_KEYS_FILE="${path}" is not valid ${extname(path) || 'JSON'}: ${(error as Error).message.split('\n')[0]}`,
+        `API_KEYS_FILE="${path}" is not valid ${yaml ? 'YAML' : 'JSON'}${whereParseFailed(error, text, yaml)}`,
       );
     }
     const keys = (parsed as { keys?: unknown } | null)?.keys;
@@ -155,13 +157,12 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
     if (!name || !/^[\w.@-]{1,64}$/.test(name))
       throw new Error(`${where}: "name" must be 1..64 letters, digits, . _ - @`);
     let hash: Buffer;
-    if (typeof raw.key === 'string' && raw.key.length >= 16) hash = sha256(raw.key);
-    else if (typeof raw.key_sha256 === 'string' && /^[0-9a-f]{64}$/i.test(raw.key_sha256))
+    if (typeof raw.key === 'string' && raw.key.length > 0) {
+      this.warnIfShort(raw.key, `${where} (${name})`);
+      hash = sha256(raw.key);
+    } else if (typeof raw.key_sha256 === 'string' && /^[0-9a-f]{64}$/i.test(raw.key_sha256))
       hash = Buffer.from(raw.key_sha256, 'hex');
-    else
-      throw new Error(
-        `${where} (${name}): give "key" (at least 16 characters) or "key_sha256" (64 hex digits)`,
-      );
+    else throw new Error(`${where} (${name}): give "key" (the key) or "key_sha256" (64 hex digits)`);
     const count = (field: keyof KeyFileEntry): number | undefined => {
       const value = raw[field];
       if (value === undefined) return undefined;
@@ -193,6 +194,17 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
     );
   }
 
+  /**
+   * Any non-empty key is accepted (a deployment may have its own key format), but a short one is easy to
+   * guess: say so at start and on reload, naming the entry, never the key.
+   */
+  private warnIfShort(key: string, where: string): void {
+    if (key.length < RECOMMENDED_KEY_CHARS)
+      this.logger.warn(
+        `${where}: the key is shorter than ${RECOMMENDED_KEY_CHARS} characters; use long random keys (e.g. openssl rand -hex 24)`,
+      );
+  }
+
   private entry(principal: ApiKeyPrincipal, keySha256: Buffer): KeyEntry {
     return { ...principal, digest: this.digestOf(keySha256) };
   }
@@ -200,6 +212,28 @@ export class ApiKeysService implements OnModuleInit, OnModuleDestroy {
   private digestOf(keySha256: Buffer): Buffer {
     return createHmac('sha256', this.pepper).update(keySha256).digest();
   }
+}
+
+/** Shorter keys are accepted with a warning. */
+const RECOMMENDED_KEY_CHARS = 16;
+
+/**
+ * Where a key file failed to parse, as line and column — never the parser's own message, which quotes the
+ * text around the error (Node 22+'s JSON.parse, the yaml package), and that text can be part of a key.
+ */
+function whereParseFailed(error: unknown, text: string, yaml: boolean): string {
+  if (yaml) {
+    const linePos = (error as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
+    return linePos ? ` at line ${linePos.line}, column ${linePos.col}` : '';
+  }
+  const message = error instanceof Error ? error.message : '';
+  const lineColumn = /line (\d+) column (\d+)/.exec(message);
+  if (lineColumn) return ` at line ${lineColumn[1]}, column ${lineColumn[2]}`;
+  const position = /at position (\d+)/.exec(message);
+  if (!position) return text.trim() === '' ? ': the file is empty' : '';
+  const before = text.slice(0, Number(position[1]));
+  const line = before.split('\n').length;
+  return ` at line ${line}, column ${before.length - before.lastIndexOf('\n')}`;
 }
 
 function sha256(text: string): Buffer {

@@ -138,8 +138,8 @@ export class EnvironmentVariables {
   // API keys and tenancy (CONTRACT.md).
   @IsOptional()
   @Transform(emptyToUndefined)
-  @Matches(/^\s*[^\s,]{16,}(\s*,\s*[^\s,]{16,})*\s*$/, {
-    message: 'API_KEYS must be a comma list of keys of at least 16 characters each',
+  @Matches(/^\s*[^\s,]+(\s*,\s*[^\s,]+)*\s*$/, {
+    message: 'API_KEYS must be a comma list of keys (no spaces inside a key)',
   })
   API_KEYS?: string;
   @IsOptional() @Transform(emptyToUndefined) @IsString() API_KEYS_FILE?: string;

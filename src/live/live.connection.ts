@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Caller } from '../auth/caller';
 import type { Counter } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
-import { ErrorCode, wsCloseCodeOf } from '../common/errors/error-codes';
+import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import { toGatewayException } from '../common/errors/to-gateway-exception';
 import type { StreamingConfig } from '../config/configuration';
@@ -332,7 +332,7 @@ export class LiveConnection implements ContextHost {
     if (error.code === ErrorCode.InternalError)
       this.deps.logger.error({ liveSocket: this.connectionId, err: error }, 'live socket failed');
     this.sendJson({ type: 'error', code: error.code, message: error.message });
-    this.close(wsCloseCodeOf(error.code), error.code);
+    this.close(error.wsCloseCode, error.code);
   }
 
   /** Close with a handshake, but never wait on a client that stopped reading. */

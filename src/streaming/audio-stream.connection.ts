@@ -222,7 +222,7 @@ export class AudioStreamConnection implements StreamReader {
       this.deps.logger.error({ sessionId: this.request.sessionId, err: reason }, 'stream connection failed');
     }
     this.sendJson({ type: 'error', code: exception.code, message: exception.message });
-    this.close(wsCloseCodeOf(exception.code), exception.code);
+    this.close(exception.wsCloseCode, exception.code);
   }
 
   private whyNotStreamable(session: Session): GatewayException {

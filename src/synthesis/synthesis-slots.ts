@@ -15,7 +15,8 @@ export type SlotRelease = () => void;
  * The one cap on concurrent syntheses of this replica, whatever the route (WebSocket stream, `/file`,
  * `/v1/audio/speech`, live contexts): MAX_CONCURRENT_STREAMS in all, MAX_STREAMS_PER_CLIENT per client, so
  * one client can neither take every slot nor start work that no cap counts. Past either cap the request is
- * refused at once with `too_many_streams` and `Retry-After` (never queued: queues hide overload).
+ * refused at once with `too_many_streams` and `Retry-After` (never queued: queues hide overload): 503 (close
+ * 4503) when this replica is full, 429 (close 4429) when the client is over its own limit.
  */
 @Injectable()
 export class SynthesisSlots {
@@ -53,7 +54,8 @@ export class SynthesisSlots {
       throw new GatewayException(
         ErrorCode.TooManyStreams,
         `this client is already running ${mine} syntheses, its limit (MAX_STREAMS_PER_CLIENT or the key's max_concurrent_streams); finish or cancel one first`,
-        { retryAfterSeconds: 1 },
+        // The caller's own limit, not the gateway's capacity: 429 (close 4429), like every per-client limit.
+        { retryAfterSeconds: 1, status: 429 },
       );
     }
     this.total++;

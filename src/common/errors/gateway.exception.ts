@@ -7,6 +7,12 @@ export interface GatewayErrorDetails {
   allowed?: ReadonlyArray<string | number>;
   /** Seconds after which a retry may succeed (sent as `Retry-After`). */
   retryAfterSeconds?: number;
+  /**
+   * The HTTP status, where the code's own ({@link httpStatusOf}) does not fit this case: `too_many_streams`
+   * is 503 when the gateway is full, but 429 when the caller is over its own limit. The WebSocket close code
+   * follows it (4000 + status).
+   */
+  status?: 429;
 }
 
 /**
@@ -25,7 +31,12 @@ export class GatewayException extends Error {
   }
 
   get status(): number {
-    return httpStatusOf(this.code);
+    return this.details.status ?? httpStatusOf(this.code);
+  }
+
+  /** The WebSocket close code: 4000 + the HTTP status, as for every error. */
+  get wsCloseCode(): number {
+    return 4000 + this.status;
   }
 
   static invalidField(field: string, message: string, allowed?: ReadonlyArray<string | number>) {
