@@ -328,7 +328,12 @@ describe('API keys from a JSON file', () => {
 
   it('should take a short key with a warning naming its entry, and keep the keys when a reload does not parse', async () => {
     writeFileSync(file, JSON.stringify({ keys: [{ name: 'dev', key: SHORT, max_text_chars: 20 }] }));
-    server = await startServer({ PROVIDERS: 'mock_tone', API_KEYS_FILE: file, LOG_LEVEL: 'info' });
+    server = await startServer({
+      PROVIDERS: 'mock_tone',
+      API_KEYS_FILE: file,
+      LOG_LEVEL: 'info',
+      AUTH_FAILURES_PER_MINUTE: '3',
+    });
     await untilReady(server);
     const warning = server.json().find((l) => /shorter than 16 characters/.test(l.msg ?? ''));
     expect(warning?.msg).toMatch(/keys\[0\] \(dev\)/);
@@ -350,5 +355,19 @@ describe('API keys from a JSON file', () => {
     const log = server.lines.join('\n');
     for (const secret of [SHORT, LEAKY, LEAKY.slice(0, 8), LEAKY.slice(-8)])
       expect(log).not.toContain(secret);
+  });
+
+  it('should answer 429 to an address past AUTH_FAILURES_PER_MINUTE wrong keys, and still let a valid key in', async () => {
+    const voices = (key?: string) =>
+      fetch(`${server!.baseUrl}/v1/voices`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await voices(`wrong-key-${i}`)).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const refused = await voices('wrong-key-again');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused.json()).toMatchObject({ code: 'rate_limited' });
+    expect((await voices()).status).toBe(401); // no key at all: told so, not counted
+    expect((await voices(SHORT)).status).toBe(200);
   });
 });

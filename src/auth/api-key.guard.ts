@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/commo
 import type { FastifyRequest } from 'fastify';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
+import { UsageStore } from '../state/counters';
 import { ApiKeysService } from './api-keys.service';
 import { authConfig, type AuthConfig } from './auth.config';
 import { bearerOf, keyCaller } from './caller';
@@ -11,15 +12,21 @@ import { bearerOf, keyCaller } from './caller';
  * the OpenAI SDKs send as `apiKey`), and `/metrics` an admin key when METRICS_REQUIRE_KEY is set; the probes,
  * the docs and the demo page stay open. Missing or wrong → `401 unauthorized` with `WWW-Authenticate`.
  * Sets `req.caller` for everything after it (limits, ownership, usage). Without keys: the caller is the IP.
+ *
+ * The per-IP floor under the keys: an IP that presents more than AUTH_FAILURES_PER_MINUTE wrong keys in a
+ * minute gets `429 rate_limited` instead of `401` until the minute is over (counted like the other limits:
+ * in Redis with REDIS_URL). A request without any key is a plain 401 and is not counted, so a client that
+ * forgot its key is told so; a valid key is never refused by it.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly keys: ApiKeysService,
     @Inject(authConfig.KEY) private readonly config: AuthConfig,
+    private readonly counters: UsageStore,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const req = context.switchToHttp().getRequest<FastifyRequest>();
     req.caller = { id: req.ip || 'unknown' };
@@ -32,6 +39,7 @@ export class ApiKeyGuard implements CanActivate {
     if (key) req.caller = keyCaller(key);
     if (!isApi && !isMetrics) return true;
     if (!key) {
+      if (presented) await this.countFailure(req.ip || 'unknown');
       throw new GatewayException(
         ErrorCode.Unauthorized,
         presented
@@ -45,4 +53,24 @@ export class ApiKeyGuard implements CanActivate {
       throw new GatewayException(ErrorCode.Unauthorized, 'this route requires an admin key');
     return true;
   }
+
+  private async countFailure(ip: string): Promise<void> {
+    const limit = this.config.authFailuresPerMinute;
+    if (limit <= 0) return;
+    let window: { total: number; resetMs: number };
+    try {
+      window = await this.counters.addToWindow(`authfail:${ip}`, 1, MINUTE_MS);
+    } catch {
+      return; // shared state unreachable: the 401 still stands, uncounted
+    }
+    if (window.total <= limit) return;
+    const retryAfterSeconds = Math.max(1, Math.ceil(window.resetMs / 1000));
+    throw new GatewayException(
+      ErrorCode.RateLimited,
+      `too many requests with a wrong API key from this address (AUTH_FAILURES_PER_MINUTE is ${limit}); retry in ${retryAfterSeconds} s`,
+      { retryAfterSeconds },
+    );
+  }
 }
+
+const MINUTE_MS = 60_000;

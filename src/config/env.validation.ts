@@ -144,6 +144,7 @@ export class EnvironmentVariables {
   API_KEYS?: string;
   @IsOptional() @Transform(emptyToUndefined) @IsString() API_KEYS_FILE?: string;
   @IsOptional() @Transform(toBool) @IsBoolean() METRICS_REQUIRE_KEY?: boolean;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1000000) AUTH_FAILURES_PER_MINUTE?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(5) @Max(3600) WS_TOKEN_TTL_SECONDS?: number;
 
   // Live text input (`WS /v1/tts/live`, src/live/live.config.ts).
