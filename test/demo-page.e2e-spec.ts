@@ -11,9 +11,9 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = join(__dirname, '..', 'frontend', 'test-results');
 /** About 3.5 s of mock-tone speech (70 ms a letter, 50 ms a space, 150 ms a punctuation mark). */
 const SHORT_TEXT = 'Hello from a real browser, one two three four five.';
-/** About 10 s. */
+/** 10.16 s of mock-tone speech. */
 const LONG_TEXT =
-  'This sentence is long enough to play for ten seconds at real time, so that Stop can be pressed while it is playing.';
+  'This sentence is long enough to play for ten seconds at real time, so that Stop can be pressed at any moment while it is still playing, early or late.';
 
 type Demo = { utterance?: any; stress?: any; support?: any; gateway?: any[] };
 type Probe = {
@@ -97,6 +97,28 @@ describe('Demo page in Chromium', () => {
     const heard = p.audible.filter((t) => t >= from && t < to);
     return heard.length ? heard[heard.length - 1] - heard[0] + 20 : 0;
   };
+
+  /**
+   * Horizontal overflow at a 390 px viewport: the page's scroll width, and every element whose box reaches
+   * past the viewport's right edge (outside a scrolling box of its own), so a failure names the culprit.
+   */
+  const overflowAt390 = (page: Page) =>
+    page.evaluate(() => {
+      const width = document.documentElement.clientWidth;
+      const clipped = (el: Element) => {
+        for (let a = el.parentElement; a && a !== document.body; a = a.parentElement)
+          if (getComputedStyle(a).overflowX !== 'visible') return true;
+        return false;
+      };
+      const outside = Array.from(document.body.querySelectorAll('*'))
+        .filter((el) => el.getBoundingClientRect().right > width + 0.5 && !clipped(el))
+        .map(
+          (el) =>
+            `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}.${Array.from(el.classList).join('.')}`,
+        )
+        .slice(0, 10);
+      return { overflowPx: document.documentElement.scrollWidth - width, outside };
+    });
 
   it('should play each of the six formats live, well before the stream ends', async () => {
     const page = await open(gw.baseUrl);
@@ -211,6 +233,76 @@ describe('Demo page in Chromium', () => {
     }
   }, 30000);
 
+  it('should keep Stop working after the stream has ended while its audio still plays, and silence it at once', async () => {
+    // The tone generator 5x faster than real time: a 10 s utterance has arrived after about 2 s and then plays
+    // from the jitter buffer for 8 s more. That is the moment the first demo disabled Stop.
+    const fast = await startApp({ PROVIDERS: 'mock_tone', MOCK_TONE_REALTIME_FACTOR: '0.2' });
+    const page = await open(fast.baseUrl);
+    try {
+      for (const format of ['pcm16', 'mp3']) {
+        await page.selectOption('#format', format);
+        await page.fill('#text', LONG_TEXT);
+        await resetProbe(page);
+        await page.click('#speak');
+        await untilStream(page, 'ended', 'failed', 'lost');
+        await page.waitForFunction(() => (window as any).__probe.sockets[0]?.closeAt !== undefined, null, {
+          timeout: 3000,
+        });
+        const closeAt = (await probe(page)).sockets[0].closeAt!;
+        // The socket is gone and the page still plays: heard for half a second after the close.
+        await page.waitForFunction(
+          (t) => (window as any).__probe.audible.some((at: number) => at > t + 500),
+          closeAt,
+          { timeout: 5000 },
+        );
+        let { utterance: u } = await demo(page);
+        expect({
+          format,
+          stream: u.streamState,
+          playback: u.playbackState,
+          closeCode: (await probe(page)).sockets[0].closeCode,
+        }).toEqual({ format, stream: 'ended', playback: 'playing', closeCode: 1000 });
+        expect(u.bufferedMs).toBeGreaterThan(3000); // seconds of audio still to play
+        expect(await page.isEnabled('#stop')).toBe(true);
+        expect(await page.isEnabled('#download')).toBe(true);
+
+        const stopAt = await page.evaluate(() => performance.now());
+        await page.click('#stop', { timeout: 1000 });
+        await page.waitForTimeout(400);
+        const p = await probe(page);
+        u = (await demo(page)).utterance;
+        expect({ format, heardAfterStop: audibleSpan(p, stopAt + 150, Infinity) }).toEqual({
+          format,
+          heardAfterStop: 0,
+        });
+        expect(audibleSpan(p, closeAt, stopAt)).toBeGreaterThan(500);
+        expect(u.playbackState).toBe('stopped');
+        expect(u.streamState).toBe('ended'); // nothing left to cancel
+        expect(await page.evaluate(() => (window as any).__probe.liveContexts())).toBe(0);
+        expect(await page.isDisabled('#stop')).toBe(true);
+        // The whole utterance had arrived before Stop: it can still be saved, all of it.
+        expect(await page.isEnabled('#download')).toBe(true);
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+        const file = await decodeAudio(
+          readFileSync(await download.path()),
+          download.suggestedFilename().split('.').pop()!,
+          u.sampleRate,
+        );
+        expect({ format, errors: file.errors }).toEqual({ format, errors: '' });
+        expect(file.duration).toBeGreaterThan(10);
+      }
+
+      // The phone layout with a played utterance's stats and events shown.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.waitForTimeout(200);
+      expect(await overflowAt390(page)).toEqual({ overflowPx: 0, outside: [] });
+      await page.screenshot({ path: join(SCREENSHOTS, 'phone-390-stopped.png'), fullPage: true });
+    } finally {
+      await page.close();
+      await fast.close();
+    }
+  }, 45000);
+
   it('should run 20 sessions in stress mode, play one of them, and chart the gateway', async () => {
     const page = await open(gw.baseUrl);
     try {
@@ -231,6 +323,11 @@ describe('Demo page in Chromium', () => {
       expect(stress.ttfa.p50).toBeGreaterThan(0);
       expect(await page.textContent('#stress-succeeded')).toBe('20');
       expect(audibleSpan(await probe(page), 0, Infinity)).toBeGreaterThan(300); // the played one
+      // Once the played session has played out, its AudioContext (and worklet) is closed: none is left.
+      await page
+        .waitForFunction(() => (window as any).__probe.liveContexts() === 0, null, { timeout: 5000 })
+        .catch(() => undefined);
+      expect(await page.evaluate(() => (window as any).__probe.liveContexts())).toBe(0);
       // The gateway's own counters, scraped from /metrics, showed the run (and the page charts them).
       await page.waitForTimeout(1100);
       const points: any[] = (await demo(page)).gateway ?? [];
@@ -241,7 +338,7 @@ describe('Demo page in Chromium', () => {
 
       await page.setViewportSize({ width: 390, height: 844 });
       await page.waitForTimeout(200);
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      expect(await overflowAt390(page)).toEqual({ overflowPx: 0, outside: [] });
       await page.screenshot({ path: join(SCREENSHOTS, 'phone-390.png'), fullPage: true });
     } finally {
       await page.close();
@@ -299,6 +396,52 @@ describe('Demo page in Chromium', () => {
       // 429 answers are logged by the browser as failed loads; they are this test's point, not page errors.
       for (let i = consoleErrors.length - 1; i >= 0; i--)
         if (/status of 429/.test(consoleErrors[i])) consoleErrors.splice(i, 1);
+    }
+  }, 30000);
+
+  it('should stop polling /metrics and say why when the gateway wants a key the page does not have', async () => {
+    // API_KEYS keys are not admin keys, and METRICS_REQUIRE_KEY wants one: /metrics answers 401 with or without.
+    const keyed = await startApp({
+      PROVIDERS: 'mock_tone',
+      API_KEYS: 'sk-demo-e2e',
+      METRICS_REQUIRE_KEY: 'true',
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const metricsRequests: number[] = [];
+    const errors: string[] = [];
+    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/metrics') metricsRequests.push(Date.now());
+    });
+    try {
+      await page.addInitScript(installDemoProbe);
+      await page.goto(`${keyed.baseUrl}/`);
+      await page.locator('#gw-notice').waitFor({ timeout: 5000 });
+      await page.click('summary:text("Options")');
+      await page.fill('#api-key', 'sk-demo-e2e');
+      // With the key the API works: voices load and a Speak streams.
+      await page.locator('#voice option[value="en-US-mock-1"]').waitFor({ state: 'attached' });
+      await page.fill('#text', 'Keys.');
+      await page.click('#speak');
+      await untilStream(page, 'ended', 'failed', 'lost');
+      expect((await demo(page)).utterance.streamState).toBe('ended');
+      const keyEnteredAt = Date.now();
+      await page.waitForTimeout(3000);
+      // One scrape without the key and one with it, each a 401: then no more, rather than one a second.
+      expect(metricsRequests.length).toBeGreaterThanOrEqual(1);
+      expect(metricsRequests.length).toBeLessThanOrEqual(2);
+      expect(metricsRequests.filter((t) => t > keyEnteredAt)).toEqual([]);
+      expect(await page.textContent('#gw-notice')).toContain('needs an admin API key');
+      expect(await page.locator('#gw-error').count()).toBe(0);
+      // The browser logs each refused request; there are only those few (the voices before the key, too).
+      expect(errors.length).toBeLessThanOrEqual(3);
+      expect(errors.every((e) => /status of 401/.test(e))).toBe(true);
+    } finally {
+      await page.close();
+      await keyed.close();
     }
   }, 30000);
 

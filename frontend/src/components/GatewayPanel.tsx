@@ -44,8 +44,13 @@ export function GatewayPanel({ metrics }: { metrics: GatewayMetricsState }) {
         Scraped from <a href="/metrics">/metrics</a> every second (last minute). Time to first audio is over
         the last 5 s.
       </p>
+      {metrics.notice && (
+        <p className="note" id="gw-notice" role="status">
+          {metrics.notice}
+        </p>
+      )}
       {metrics.error && (
-        <p className="problem" role="alert">
+        <p className="problem" id="gw-error" role="alert">
           {metrics.error}
         </p>
       )}

@@ -5,6 +5,7 @@ import type { SessionRequest } from '../api/types';
 import { resolveWsUrl } from '../api/url';
 import { choosePlayer, createPlayer, guessPlaybackSupport, type PlaybackSupport } from '../audio/players';
 import { publish } from '../debug';
+import { playerSink } from '../stress/player-sink';
 import { StressRunner, type StressReport } from '../stress/stress-runner';
 import { bytes, ms } from './format';
 
@@ -73,12 +74,14 @@ export function StressPanel({ api, request, support, prebufferMs, onStart }: Str
     onStart();
     runner.current?.stop();
     const kind = playOne ? choosePlayer(request.target_format, support ?? guessPlaybackSupport()) : null;
-    // Made now, inside the click, so the one session that is heard may play.
+    // Made now, inside the click, so the one session that is heard may play; it closes itself once drained.
     const player = kind
-      ? createPlayer(kind, request.target_format, {
-          sampleRate: request.sample_rate_hz ?? 24000,
-          prebufferMs,
-        })
+      ? playerSink(
+          createPlayer(kind, request.target_format, {
+            sampleRate: request.sample_rate_hz ?? 24000,
+            prebufferMs,
+          }),
+        )
       : null;
     const r = new StressRunner(
       { sessions, concurrency, request },

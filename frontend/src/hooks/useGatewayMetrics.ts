@@ -1,45 +1,35 @@
 import { useEffect, useState } from 'react';
 import type { GatewayApi } from '../api/http';
-import { GatewaySeries, type GatewayPoint } from '../metrics/gateway-series';
-import { parsePrometheus } from '../metrics/prometheus';
 import { publish } from '../debug';
+import { MetricsPoller, NO_GATEWAY_METRICS, type GatewayMetricsState } from '../metrics/metrics-poller';
 
-export interface GatewayMetricsState {
-  points: readonly GatewayPoint[];
-  error: string | null;
-}
+export type { GatewayMetricsState } from '../metrics/metrics-poller';
 
-/** Polls `/metrics` every `intervalMs` while the page is visible and keeps the chart points. */
+/**
+ * Polls `/metrics` every `intervalMs` while the page is visible and keeps the chart points. A new `api` (an
+ * API key entered) starts over, so a poller stopped by a 401 tries again with the key.
+ */
 export function useGatewayMetrics(api: GatewayApi, intervalMs = 1000): GatewayMetricsState {
-  const [state, setState] = useState<GatewayMetricsState>({ points: [], error: null });
+  const [state, setState] = useState<GatewayMetricsState>(NO_GATEWAY_METRICS);
 
   useEffect(() => {
-    const series = new GatewaySeries(60, 5000);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let abort: AbortController | null = null;
-    let stopped = false;
-    const poll = async () => {
-      if (document.visibilityState === 'visible') {
-        abort = new AbortController();
-        try {
-          const text = await api.metricsText(abort.signal);
-          series.add(parsePrometheus(text), performance.now());
-          const points = [...series.points];
-          publish('gateway', points);
-          setState({ points, error: null });
-        } catch (e) {
-          if (!stopped)
-            setState((s) => ({ ...s, error: `Could not read /metrics: ${(e as Error).message}` }));
-        }
-      }
-      if (!stopped) timer = setTimeout(() => void poll(), intervalMs);
-    };
-    void poll();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-      abort?.abort();
-    };
+    const poller = new MetricsPoller(
+      {
+        metricsText: (signal) => api.metricsText(signal),
+        onState: (s) => {
+          publish('gateway', s.points);
+          publish('gatewayNotice', s.notice ?? s.error);
+          setState(s);
+        },
+        now: () => performance.now(),
+        visible: () => document.visibilityState === 'visible',
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+      },
+      intervalMs,
+    );
+    poller.start();
+    return () => poller.stop();
   }, [api, intervalMs]);
 
   return state;

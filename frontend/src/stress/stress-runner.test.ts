@@ -138,4 +138,43 @@ describe(StressRunner.name, () => {
     expect(pushed).toEqual([100, 100, 100]);
     expect(ended).toBe(1);
   });
+
+  it('should release the sink of the played session when that session fails to start or to stream', async () => {
+    for (const plan of [
+      {
+        create: (i: number) => {
+          if (i === 0) throw new ApiError(429, 'Too many', 'rate_limited');
+        },
+      },
+      {
+        stream: (i: number): StreamOutcome =>
+          i === 0 ? { kind: 'closed', closeCode: 1006, reason: '' } : { kind: 'completed', closeCode: 1000 },
+      },
+    ]) {
+      const { deps } = fakeDeps(plan);
+      const calls: string[] = [];
+      deps.sinkFor = (i) =>
+        i === 0
+          ? { push: () => calls.push('push'), end: () => calls.push('end'), stop: () => calls.push('stop') }
+          : null;
+      const report = await new StressRunner({ sessions: 2, concurrency: 1, request }, deps).run();
+      expect(report.failed).toBe(1);
+      expect(calls.filter((c) => c !== 'push')).toEqual(['stop']);
+    }
+  });
+
+  it('should silence a sink still playing out when stopped after the run has finished', async () => {
+    const { deps } = fakeDeps({});
+    const calls: string[] = [];
+    deps.sinkFor = (i) =>
+      i === 0
+        ? { push: () => undefined, end: () => calls.push('end'), stop: () => calls.push('stop') }
+        : null;
+    const runner = new StressRunner({ sessions: 2, concurrency: 2, request }, deps);
+    expect((await runner.run()).state).toBe('done');
+    expect(calls).toEqual(['end']);
+    runner.stop(); // a new run, or the page going away
+    expect(calls).toEqual(['end', 'stop']);
+    expect(runner.report().state).toBe('done');
+  });
 });

@@ -15,10 +15,12 @@ export interface StressStream {
   cancel(): void;
 }
 
-/** A sink for the audio of one session (the player of the one that is heard). */
+/** A sink for the audio of one session (the player of the one that is heard: see `playerSink`). */
 export interface AudioSink {
   push(bytes: Uint8Array): void;
+  /** The stream completed: play out what is buffered, then release the audio device. */
   end(): void;
+  /** Silence now and release the audio device, also while it plays out after `end`. */
   stop(): void;
 }
 
@@ -107,13 +109,17 @@ export class StressRunner {
     return this.report();
   }
 
-  /** Stop starting sessions and cancel the running ones. */
+  /**
+   * Stop starting sessions, cancel the running ones and silence every sink, including one still playing out
+   * after the run has finished (a new run, or the page going away).
+   */
   stop(): void {
+    for (const s of this.sinks) s.stop();
+    this.sinks.clear();
     if (this.state !== 'running') return;
     this.state = 'stopped';
     this.abort.abort();
     for (const s of this.live) s.cancel();
-    for (const s of this.sinks) s.stop();
   }
 
   report(): StressReport {
@@ -160,15 +166,23 @@ export class StressRunner {
   private async one(index: number): Promise<SessionResult> {
     const t0 = this.deps.now();
     const result: SessionResult = { index, ok: false, bytes: 0, chunks: 0 };
+    // Taken before the session exists, so a session that fails to start still releases its player.
+    const sink = this.deps.sinkFor?.(index) ?? null;
+    if (sink) this.sinks.add(sink);
+    const failed = (cause: string): SessionResult => {
+      if (sink) {
+        sink.stop();
+        this.sinks.delete(sink);
+      }
+      return { ...result, ttfaMs: undefined, cause };
+    };
     let session: SessionCreated;
     try {
       session = await this.deps.createSession(this.config.request, this.abort.signal);
     } catch (error) {
-      return { ...result, cause: this.abort.signal.aborted ? 'stopped' : causeOfError(error) };
+      return failed(this.abort.signal.aborted ? 'stopped' : causeOfError(error));
     }
-    if (this.abort.signal.aborted) return { ...result, cause: 'stopped' };
-    const sink = this.deps.sinkFor?.(index) ?? null;
-    if (sink) this.sinks.add(sink);
+    if (this.abort.signal.aborted) return failed('stopped');
     const outcome = await new Promise<StreamOutcome>((resolve) => {
       const stream = this.deps.openStream(session, {
         audio: (bytes) => {
@@ -186,12 +200,10 @@ export class StressRunner {
       this.live.add(stream);
       if (this.abort.signal.aborted) stream.cancel();
     });
-    if (outcome.kind === 'completed') {
-      sink?.end();
-      return { ...result, ok: true };
-    }
-    sink?.stop();
-    return { ...result, ttfaMs: undefined, cause: causeOfOutcome(outcome) };
+    if (outcome.kind !== 'completed') return failed(causeOfOutcome(outcome));
+    // Plays out and releases itself (`playerSink`); `stop()` still silences it until then.
+    sink?.end();
+    return { ...result, ok: true };
   }
 
   private emit(): void {
