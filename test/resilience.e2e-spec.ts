@@ -19,6 +19,39 @@ async function metric(gw: RunningApp, pattern: RegExp): Promise<number> {
 
 const THREE_SENTENCES = 'The first sentence is here. The second one follows it. And the third ends it.';
 
+/** The seq of the first audio frame after the `provider_switched` message, in arrival order. */
+function firstSeqAfterSwitch(): { onMessage: (ws: WebSocket, message: any) => void; seq: () => number } {
+  let switched = false;
+  let seq: number | undefined;
+  return {
+    onMessage: (_ws, message) => {
+      if (message.type === 'provider_switched') switched = true;
+      else if (message.type === 'audio' && switched) seq ??= message.seq;
+    },
+    seq: () => seq ?? -1,
+  };
+}
+
+/** Ogg pages: serial number, page sequence number and header flags of each. */
+function oggPages(bytes: Buffer): { serial: number; sequence: number; flags: number }[] {
+  const pages = [];
+  let at = 0;
+  while (at + 27 <= bytes.length) {
+    if (bytes.toString('latin1', at, at + 4) !== 'OggS') throw new Error(`no Ogg page at byte ${at}`);
+    const segments = bytes[at + 26];
+    let body = 0;
+    for (let i = 0; i < segments; i++) body += bytes[at + 27 + i];
+    pages.push({
+      flags: bytes[at + 5],
+      serial: bytes.readUInt32LE(at + 14),
+      sequence: bytes.readUInt32LE(at + 18),
+    });
+    at += 27 + segments + body;
+  }
+  expect(at).toBe(bytes.length);
+  return pages;
+}
+
 describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-injecting fake)', () => {
   let engine: FaultEngine;
   let gw: RunningApp;
@@ -60,7 +93,8 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
       failover: 'mid_stream',
     });
     expect(res.status).toBe(201);
-    const stream = await collectStream(res.json.ws_url);
+    const after = firstSeqAfterSwitch();
+    const stream = await collectStream(res.json.ws_url, after);
     expect(stream.closeCode).toBe(1000);
     const switched = stream.control.find((m) => m.type === 'provider_switched');
     expect(switched).toMatchObject({
@@ -72,6 +106,7 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
     expect(stream.audio.map((a) => a.seq)).toEqual(stream.audio.map((_, i) => i + 1));
     const before = stream.audio.filter((a) => a.seq! < switched.seq);
     expect(before.length).toBeGreaterThan(0);
+    expect(after.seq()).toBe(switched.seq);
     const decoded = await decodeAudio(stream.bytes, 'wav', 16000);
     expect(decoded.errors).toBe('');
     expect(stream.bytes.indexOf('RIFF', 4)).toBe(-1); // one header
@@ -81,6 +116,60 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
       await metric(gw, /^tts_provider_switches_total\{from="openai",to="mock_tone"\}/),
     ).toBeGreaterThanOrEqual(1);
   });
+
+  it.each([
+    ['mp3', 24000],
+    ['opus', 48000],
+  ])(
+    "should fail over mid-stream in %s as one stream that decodes cleanly, the switch naming the fallback's first frame",
+    async (format, rate) => {
+      engine.next({ kind: 'ok' }, { kind: 'reset', afterBytes: 9600 });
+      const res = await createAs(gw, `10.0.0.${format === 'mp3' ? 3 : 4}`, {
+        text: THREE_SENTENCES,
+        target_format: format,
+        sample_rate_hz: rate,
+        fallback_providers: ['mock_tone'],
+        failover: 'mid_stream',
+      });
+      expect(res.status).toBe(201);
+      const after = firstSeqAfterSwitch();
+      const stream = await collectStream(res.json.ws_url, after);
+      expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
+      const switched = stream.control.find((m) => m.type === 'provider_switched');
+      expect(switched).toMatchObject({
+        from: 'openai',
+        to: 'mock_tone',
+        text_offset: THREE_SENTENCES.indexOf('The second'),
+      });
+      const seqs = stream.audio.map((a) => a.seq);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      expect(seqs.filter((seq) => seq! < switched.seq).length).toBeGreaterThan(0);
+      expect(after.seq()).toBe(switched.seq);
+
+      const decoded = await decodeAudio(stream.bytes, format, rate);
+      expect(decoded.errors).toBe('');
+      expect(decoded.codec).toBe(format === 'mp3' ? 'mp3' : 'opus');
+      // All of it decodes as one stream: as long as the gateway says it sent (codec delay aside), and at
+      // least the first sentence from the engine plus the rest from the fallback.
+      expect(Math.abs(decoded.duration * 1000 - stream.eos.audio_duration_ms)).toBeLessThan(150);
+      expect(decoded.duration).toBeGreaterThan(0.04 * 'The first sentence is here.'.length + 1);
+      if (format === 'opus') {
+        // One logical Ogg stream: one serial, one head and tags, pages numbered on across the seam.
+        const pages = oggPages(stream.bytes);
+        expect(new Set(pages.map((p) => p.serial)).size).toBe(1);
+        expect(pages.map((p) => p.sequence)).toEqual(pages.map((_, i) => i));
+        expect(pages.filter((p) => p.flags & 2).length).toBe(1); // beginning of stream
+        expect(pages.filter((p) => p.flags & 4).length).toBe(1); // end of stream
+        expect(stream.bytes.toString('latin1').split('OpusHead').length - 1).toBe(1);
+        expect(stream.bytes.toString('latin1').split('OpusTags').length - 1).toBe(1);
+      } else {
+        // One MP3 stream: no second ID3/Xing/Info header at the seam.
+        for (const marker of ['ID3', 'Xing', 'Info']) expect(stream.bytes.indexOf(marker)).toBe(-1);
+      }
+      const session = (await getJson(gw.baseUrl, `/v1/tts/sessions/${res.json.session_id}`)).json;
+      expect(session).toMatchObject({ status: 'completed', served_by: 'mock_tone' });
+    },
+  );
 
   it('should fail SSML over mid-stream at the interrupted part: its mark once, breaks kept, one valid stream', async () => {
     // Request 1 = the first part; request 2 = the part after the mark: reset after some audio.
@@ -180,35 +269,208 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
     expect(stream.error.message).toContain('answered HTTP 500');
     expect(JSON.stringify(stream.error)).not.toMatch(/srv|kokoro|tts-internal|127\.0\.0\.1|Traceback/);
   });
+});
+
+describe('Upstream 429 with a breaker that opens on the first counted failure (in-test fault-injecting fake)', () => {
+  let engine: FaultEngine;
+  let gw: RunningApp;
+
+  beforeAll(async () => {
+    engine = await new FaultEngine().start();
+    gw = await startApp({
+      PROVIDERS: 'mock_tone,openai',
+      DEFAULT_PROVIDER: 'openai',
+      OPENAI_TTS_BASE_URL: engine.baseUrl,
+      PROVIDER_OPENAI_RETRIES: '0',
+      // One counted failure opens the circuit (the failure gate lets everything through at 1): a 429 that
+      // counted would open it.
+      PROVIDER_OPENAI_BREAKER_THRESHOLD: '1',
+      PROVIDER_OPENAI_HALF_OPEN_MS: '60000',
+      PROVIDER_OPENAI_RETRY_AFTER_MAX_WAIT_MS: '1500',
+    });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+    await engine.close();
+  });
+
+  const circuit = async () => ({
+    listed: (await getJson(gw.baseUrl, '/v1/providers')).json.providers.find((p: any) => p.id === 'openai'),
+    gauge: await metric(gw, /^tts_provider_circuit_state\{provider="openai"\}/),
+  });
 
   it('should wait out a short upstream 429 Retry-After and succeed on the same provider, without opening the circuit', async () => {
     engine.next({ kind: 'status', status: 429, retryAfter: 1 });
+    const calls = engine.requests.length;
     const started = performance.now();
-    const res = await createAs(gw, '10.0.3.1', { text: 'Rate limited once.', target_format: 'pcm16' });
-    const stream = await collectStream(res.json.ws_url);
+    const session = await createSession(gw.baseUrl, { text: 'Rate limited once.', target_format: 'pcm16' });
+    const stream = await collectStream(session.ws_url);
     expect(stream.closeCode).toBe(1000);
     expect(performance.now() - started).toBeGreaterThan(900);
-    const session = (await getJson(gw.baseUrl, `/v1/tts/sessions/${res.json.session_id}`)).json;
-    expect(session.served_by).toBe('openai');
-    expect(await metric(gw, /^tts_provider_circuit_state\{provider="openai"\}/)).toBe(0);
+    expect(engine.requests.length - calls).toBe(2); // the 429, then the same request again
+    const after = (await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json;
+    expect(after).toMatchObject({ status: 'completed', served_by: 'openai' });
+    expect(await circuit()).toMatchObject({ listed: { circuit: 'closed' }, gauge: 0 });
   });
 
-  it('should fail over on a long upstream 429 and keep the circuit closed', async () => {
-    engine.next({ kind: 'status', status: 429, retryAfter: 30 });
-    const res = await createAs(gw, '10.0.3.2', {
+  it('should fail over on a long upstream 429 and keep the circuit closed, with the cool-down in /v1/providers', async () => {
+    // Longer than RETRY_AFTER_MAX_WAIT_MS (1.5 s): not waited out, the provider cools down for 2 s.
+    engine.next({ kind: 'status', status: 429, retryAfter: 2 });
+    const session = await createSession(gw.baseUrl, {
       text: 'Rate limited for long.',
       target_format: 'pcm16',
       fallback_providers: ['mock_tone'],
     });
-    const stream = await collectStream(res.json.ws_url);
+    const stream = await collectStream(session.ws_url);
     expect(stream.closeCode).toBe(1000);
-    expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${res.json.session_id}`)).json.served_by).toBe(
+    expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json.served_by).toBe(
       'mock_tone',
     );
-    const providers = (await getJson(gw.baseUrl, '/v1/providers')).json.providers;
-    expect(providers.find((p: any) => p.id === 'openai')).toMatchObject({ circuit: 'closed' });
-    // The cool-down is the engine's: new openai streams fail over at once until it ends.
-    expect(providers.find((p: any) => p.id === 'openai').retry_after_s).toBeGreaterThan(20);
+    const { listed, gauge } = await circuit();
+    expect({ circuit: listed.circuit, gauge }).toEqual({ circuit: 'closed', gauge: 0 });
+    expect(listed.retry_after_s).toBeGreaterThanOrEqual(1);
+    expect(listed.retry_after_s).toBeLessThanOrEqual(2);
+    await new Promise((r) => setTimeout(r, 2200)); // the cool-down ends
+    expect((await circuit()).listed.retry_after_s).toBeUndefined();
+  });
+
+  it('should open on one upstream 500 at this threshold (what a 429 never does)', async () => {
+    engine.next({ kind: 'status', status: 500 });
+    const session = await createSession(gw.baseUrl, { text: 'A real failure.', target_format: 'pcm16' });
+    const stream = await collectStream(session.ws_url);
+    expect(stream.error).toMatchObject({ code: 'provider_error' });
+    const { listed, gauge } = await circuit();
+    expect({ circuit: listed.circuit, gauge }).toEqual({ circuit: 'open', gauge: 1 });
+    expect(listed.retry_after_s).toBeGreaterThan(50);
+  });
+});
+
+describe('Retries before the first audio (in-test fault-injecting fake)', () => {
+  let engine: FaultEngine;
+  let gw: RunningApp;
+
+  beforeAll(async () => {
+    engine = await new FaultEngine().start();
+    gw = await startApp({
+      PROVIDERS: 'mock_tone,openai',
+      DEFAULT_PROVIDER: 'openai',
+      OPENAI_TTS_BASE_URL: engine.baseUrl,
+      PROVIDER_OPENAI_RETRIES: '2',
+      PROVIDER_OPENAI_RETRY_BACKOFF_MS: '100',
+      PROVIDER_OPENAI_BREAKER_THRESHOLD: '50',
+    });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+    await engine.close();
+  });
+
+  it('should retry an upstream 500 on the same provider and succeed, one engine call per attempt', async () => {
+    engine.next({ kind: 'status', status: 500 });
+    const calls = engine.requests.length;
+    const successes = await metric(gw, /^tts_provider_requests_total\{provider="openai",outcome="success"\}/);
+    const session = await createSession(gw.baseUrl, { text: 'Retried once.', target_format: 'pcm16' });
+    const stream = await collectStream(session.ws_url);
+    expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
+    const made = engine.requests.slice(calls);
+    expect(made.map((r) => r.input)).toEqual(['Retried once.', 'Retried once.']);
+    // Retried after a backoff with jitter (the first delay is below ~1.4 x RETRY_BACKOFF_MS).
+    expect(made[1].startedAt - made[0].startedAt).toBeGreaterThan(0);
+    expect(made[1].startedAt - made[0].startedAt).toBeLessThan(1000);
+    const after = (await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json;
+    expect(after).toMatchObject({ status: 'completed', served_by: 'openai' });
+    // One logical provider request, however many attempts it took.
+    expect(await metric(gw, /^tts_provider_requests_total\{provider="openai",outcome="success"\}/)).toBe(
+      successes + 1,
+    );
+  });
+
+  it('should give up after PROVIDER_<ID>_RETRIES retries (1 + 2 calls) with provider_error', async () => {
+    engine.next(
+      { kind: 'status', status: 500 },
+      { kind: 'status', status: 500 },
+      { kind: 'status', status: 500 },
+    );
+    const calls = engine.requests.length;
+    const session = await createSession(gw.baseUrl, { text: 'Never gets through.', target_format: 'pcm16' });
+    const stream = await collectStream(session.ws_url);
+    expect(stream).toMatchObject({ closeCode: 4502, error: { code: 'provider_error' } });
+    expect(engine.requests.length - calls).toBe(3);
+    const after = (await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json;
+    expect(after).toMatchObject({ status: 'failed', error: { code: 'provider_error' } });
+  });
+});
+
+describe('DEFAULT_FALLBACK_PROVIDERS (in-test fault-injecting fake as the failing primary)', () => {
+  let engine: FaultEngine;
+  let gw: RunningApp;
+
+  beforeAll(async () => {
+    engine = await new FaultEngine().start();
+    engine.fallback = { kind: 'status', status: 500 };
+    gw = await startApp({
+      PROVIDERS: 'mock_tone,openai',
+      DEFAULT_PROVIDER: 'openai',
+      DEFAULT_FALLBACK_PROVIDERS: 'mock_tone',
+      OPENAI_TTS_BASE_URL: engine.baseUrl,
+      PROVIDER_OPENAI_RETRIES: '0',
+      PROVIDER_OPENAI_BREAKER_THRESHOLD: '50',
+    });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+    await engine.close();
+  });
+
+  it('should give a session created without fallback_providers the configured chain, served by it while the primary fails', async () => {
+    const calls = engine.requests.length;
+    const session = await createSession(gw.baseUrl, {
+      text: 'Saved by the default.',
+      target_format: 'pcm16',
+    });
+    expect(session).toMatchObject({ provider: 'openai', fallback_providers: ['mock_tone'] });
+    const stream = await collectStream(session.ws_url);
+    expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
+    expect(engine.requests.length - calls).toBe(1); // the primary was tried first
+    const after = (await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json;
+    expect(after).toMatchObject({ status: 'completed', provider: 'openai', served_by: 'mock_tone' });
+  });
+
+  it('should let fallback_providers: [] turn the default chain off', async () => {
+    const session = await createSession(gw.baseUrl, {
+      text: 'No chain for me.',
+      target_format: 'pcm16',
+      fallback_providers: [],
+    });
+    expect(session.fallback_providers).toEqual([]);
+    const stream = await collectStream(session.ws_url);
+    expect(stream).toMatchObject({ closeCode: 4502, error: { code: 'provider_error' } });
+  });
+
+  it('should fail /v1/audio/speech over to the default chain too', async () => {
+    const calls = engine.requests.length;
+    const served = await metric(gw, /^tts_provider_requests_total\{provider="mock_tone",outcome="success"\}/);
+    const res = await fetch(`${gw.baseUrl}/v1/audio/speech`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'openai',
+        voice: 'alloy',
+        input: 'Spoken anyway.',
+        response_format: 'wav',
+      }),
+    });
+    expect(res.status).toBe(200);
+    const decoded = await decodeAudio(Buffer.from(await res.arrayBuffer()), 'wav', 24000);
+    expect(decoded.errors).toBe('');
+    expect(decoded.duration).toBeGreaterThan(0.3);
+    expect(engine.requests.length - calls).toBe(1);
+    expect(await metric(gw, /^tts_provider_requests_total\{provider="mock_tone",outcome="success"\}/)).toBe(
+      served + 1,
+    );
   });
 });
 
@@ -323,6 +585,46 @@ describe('The provider bulkhead (concurrency cap with a bounded queue)', () => {
       in_flight: 1,
       concurrency: 1,
     });
+    const session = (await getJson(gw.baseUrl, `/v1/tts/sessions/${second.session_id}`)).json;
+    expect(session).toMatchObject({ status: 'failed', error: { code: 'provider_busy' } });
+    expect(await metric(gw, /^tts_provider_requests_total\{provider="openai",outcome="busy"\}/)).toBe(1);
+  });
+
+  it('should answer provider_busy over HTTP with 503 and Retry-After (/v1/audio/speech and /file)', async () => {
+    const holder = await createSession(gw.baseUrl, {
+      text: 'This one holds the only slot of the engine for a while.',
+      target_format: 'pcm16',
+      provider: 'openai',
+    });
+    const other = await createSession(gw.baseUrl, {
+      text: 'Wants the file.',
+      target_format: 'wav',
+      provider: 'openai',
+    });
+    let busy: { speech: Response; speechBody: any; file: Response; fileBody: any } | undefined;
+    const held = collectStream(holder.ws_url, {
+      onMessage: (_ws, message) => {
+        if (message.seq !== 1) return;
+        void (async () => {
+          const speech = await fetch(`${gw.baseUrl}/v1/audio/speech`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'openai', voice: 'alloy', input: 'Busy.', response_format: 'mp3' }),
+          });
+          const file = await fetch(`${gw.baseUrl}/v1/tts/sessions/${other.session_id}/file`);
+          busy = { speech, speechBody: await speech.json(), file, fileBody: await file.json() };
+        })();
+      },
+    });
+    expect((await held).closeCode).toBe(1000);
+    expect(busy!.speech.status).toBe(503);
+    expect(busy!.speech.headers.get('retry-after')).toBe('1');
+    expect(busy!.speechBody).toMatchObject({ error: { code: 'provider_busy' } });
+    expect(busy!.file.status).toBe(503);
+    expect(busy!.file.headers.get('retry-after')).toBe('1');
+    expect(busy!.fileBody).toMatchObject({ code: 'provider_busy' });
+    // Free again: the file is served now.
+    expect((await fetch(`${gw.baseUrl}/v1/tts/sessions/${other.session_id}/file`)).status).toBe(200);
   });
 });
 
@@ -514,6 +816,87 @@ describe('Resume by seq', () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+describe('Resume past the window (in-test fault-injecting fake engine)', () => {
+  let engine: FaultEngine;
+  let gw: RunningApp;
+
+  beforeAll(async () => {
+    engine = await new FaultEngine().start();
+    // Real time: 100 ms of audio every 100 ms, so the engine is still at work when the window ends.
+    engine.fallback = { kind: 'ok', paceMs: 100 };
+    gw = await startApp({
+      PROVIDERS: 'mock_tone,openai',
+      DEFAULT_PROVIDER: 'openai',
+      OPENAI_TTS_BASE_URL: engine.baseUrl,
+      RESUME_WINDOW_SECONDS: '1',
+    });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+    await engine.close();
+  });
+
+  it('should abort the engine at the end of the window and refuse a later resume with resume_unavailable (4410)', async () => {
+    const session = await createSession(gw.baseUrl, {
+      text: 'A long answer whose client drops its socket and comes back only after the window. '.repeat(2),
+      target_format: 'pcm16',
+    });
+    const unavailableBefore = await metric(gw, /^tts_resumes_total\{outcome="unavailable"\}/);
+    let droppedAt = 0;
+    const first = await collectStream(session.ws_url, {
+      onMessage: (ws, message) => {
+        if (message.seq === 2 && !droppedAt) {
+          droppedAt = performance.now();
+          ws.terminate();
+        }
+      },
+    });
+    expect(first.eos).toBeUndefined();
+    const request = engine.requests.at(-1)!;
+    // The synthesis went on while the client was away, and stopped within a second of the window's end.
+    const closedAt = await request.closed;
+    expect(closedAt - droppedAt).toBeGreaterThan(900);
+    expect(closedAt - droppedAt).toBeLessThan(2000);
+    // Past the window (but within a second window, where a retired log would still be held).
+    await new Promise((r) => setTimeout(r, 200));
+    const late = await collectStream(`${session.ws_url}?from_seq=1`);
+    expect(late).toMatchObject({ closeCode: 4410, error: { code: 'resume_unavailable' } });
+    expect(late.audio).toEqual([]);
+    expect(late.error.message).toContain('RESUME_WINDOW_SECONDS');
+    expect(await metric(gw, /^tts_resumes_total\{outcome="unavailable"\}/)).toBe(unavailableBefore + 1);
+    const after = (await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json;
+    expect(after).toMatchObject({ status: 'cancelled', error: { code: 'cancelled' } });
+    expect(after.error.message).toContain('did not resume within 1 s');
+    expect(
+      await metric(gw, /^tts_streams_total\{(?=[^}]*outcome="disconnected")(?=[^}]*route="stream")/),
+    ).toBe(1);
+    // The buffer was freed at the window's end, not kept for another window.
+    expect(await gw.app.get(ReplayStore).get(session.session_id)).toBeUndefined();
+    expect(await (await fetch(`${gw.baseUrl}/metrics`)).text()).toMatch(/^tts_resume_buffer_bytes 0$/m);
+  });
+
+  it('should still replay a stream that finished while its client was away, within the window after its end', async () => {
+    const session = await createSession(gw.baseUrl, { text: 'Short and done.', target_format: 'pcm16' });
+    let dropped = false;
+    await collectStream(session.ws_url, {
+      onMessage: (ws, message) => {
+        if (message.seq === 1 && !dropped) {
+          dropped = true;
+          ws.terminate();
+        }
+      },
+    });
+    await engine.requests.at(-1)!.closed;
+    const back = await collectStream(`${session.ws_url}?from_seq=1`);
+    expect(back.closeCode).toBe(1000);
+    expect(back.eos).toMatchObject({ bytes: back.bytes.length });
+    expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json.status).toBe(
+      'completed',
+    );
   });
 });
 

@@ -37,8 +37,9 @@ export class ResumeWindowExpired extends Error {
 /**
  * One session's synthesis, running on its own: it appends encoded frames to the session's replay log while
  * a socket (the reader) follows, keeps going for a while when the socket drops (bounded by the log: it
- * pauses when the buffer is full), and is abandoned when nobody resumes within RESUME_WINDOW_SECONDS.
- * Cancel, DELETE, a drain deadline or the window's end abort it; the engine call stops with it.
+ * pauses when the buffer is full), and is abandoned when nobody resumes within RESUME_WINDOW_SECONDS (its
+ * log is then freed at once: past the window a resume gets `resume_unavailable`). Cancel, DELETE, a drain
+ * deadline or the window's end abort it; the engine call stops with it.
  */
 export class SessionStream {
   readonly abort = new AbortController();
@@ -47,6 +48,7 @@ export class SessionStream {
   /** Highest seq a reader has sent; frames sent again on a resume are not counted twice. */
   private deliveredSeq = 0;
   private outcome: RunOutcome = 'failed';
+  private expired = false;
   private servedFrom: 'cache' | 'engine' | undefined;
   readonly done: Promise<void>;
 
@@ -84,9 +86,18 @@ export class SessionStream {
     const seconds = this.owner.config.resumeWindowSeconds;
     this.detachTimer = setTimeout(() => {
       if (this.reader || this.log.followedElsewhere?.()) this.armResumeWindow();
-      else this.abort.abort(new ResumeWindowExpired(seconds));
+      else {
+        this.expired = true;
+        this.abort.abort(new ResumeWindowExpired(seconds));
+        this.owner.abandoned(this);
+      }
     }, seconds * 1000);
     this.detachTimer.unref();
+  }
+
+  /** Nobody resumed within the window: it is stopping and can no longer be resumed. */
+  get abandoned(): boolean {
+    return this.expired;
   }
 
   /** A reader sent this event to its client: counted once per seq, for metrics and the session. */
@@ -367,8 +378,10 @@ export class SessionStreams implements BeforeApplicationShutdown {
     return this.streams.size;
   }
 
+  /** The stream this replica is producing for the session; not one abandoned at its window's end. */
   get(sessionId: string): SessionStream | undefined {
-    return this.streams.get(sessionId);
+    const stream = this.streams.get(sessionId);
+    return stream?.abandoned ? undefined : stream;
   }
 
   /**
@@ -401,6 +414,15 @@ export class SessionStreams implements BeforeApplicationShutdown {
     const stream = new SessionStream(session, this.replay.create(session.id), plan, run, release, this);
     this.streams.set(session.id, stream);
     return stream;
+  }
+
+  /**
+   * @internal Nobody came back within the resume window and the stream was aborted. The window is over, so
+   * its log is freed now rather than retired (which would keep it for another window and let a late client
+   * replay audio only to end on `cancelled`): a resume from here on gets `resume_unavailable`.
+   */
+  abandoned(stream: SessionStream): void {
+    this.replay.drop(stream.session.id);
   }
 
   /** Aborts the session's local stream with `reason`; false when this replica runs none. */
@@ -453,7 +475,9 @@ export class SessionStreams implements BeforeApplicationShutdown {
   ): Promise<void> {
     const id = stream.session.id;
     if (this.streams.get(id) === stream) this.streams.delete(id);
-    this.replay.retire(id, stream.log);
+    // Ended streams stay replayable for the window; an abandoned one's window has already passed.
+    if (outcome === 'disconnected') this.replay.drop(id);
+    else this.replay.retire(id, stream.log);
     const status = outcome === 'completed' ? 'completed' : outcome === 'failed' ? 'failed' : 'cancelled';
     await this.store
       .transition(id, ['streaming'], {

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { resilienceConfig, type ResilienceConfig } from '../config/configuration';
 import { ErrorCode } from '../common/errors/error-codes';
 import { GatewayException } from '../common/errors/gateway.exception';
 import type { VoiceGender } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
-import type { SynthesisPlan } from '../synthesis/synthesis.types';
+import type { SynthesisAttempt, SynthesisPlan } from '../synthesis/synthesis.types';
 import { sourceOf } from '../sessions/sessions.service';
 import { prepareText } from '../text/prepare';
 import type { AudioFormat } from '../transcode/audio-format';
@@ -71,6 +72,7 @@ export class SpeechService {
     private readonly voices: VoicesService,
     private readonly registry: ProviderRegistry,
     private readonly transcode: TranscodeService,
+    @Inject(resilienceConfig.KEY) private readonly resilience: ResilienceConfig,
   ) {}
 
   async plan(
@@ -89,17 +91,17 @@ export class SpeechService {
     this.transcode.assertSupported(format, 'response_format');
     const voice = await this.resolveVoice(dto, limits.providers);
     const prepared = prepareText(dto.input, dto.text_format ?? 'text', voice.language);
+    const request = (v: ResolvedVoice) => ({
+      text: prepared.spokenText,
+      voice: v.voice,
+      language: voice.language,
+      speed: dto.speed ?? 1,
+    });
+    const fallbacks = await this.defaultFallbacks(dto, voice, limits.providers);
     const plan: SynthesisPlan = {
       attempts: [
-        {
-          providerId: voice.provider.id,
-          request: {
-            text: prepared.spokenText,
-            voice: voice.voice,
-            language: voice.language,
-            speed: dto.speed ?? 1,
-          },
-        },
+        { providerId: voice.provider.id, request: request(voice) },
+        ...fallbacks.map((f): SynthesisAttempt => ({ providerId: f.provider.id, request: request(f) })),
       ],
       format,
       sampleRate: SPEECH_SAMPLE_RATE,
@@ -126,6 +128,42 @@ export class SpeechService {
     const catalog = await this.voices.catalog();
     const ids = catalog.flatMap((entry) => entry.voices.map((v) => v.id));
     return { voices: [...new Set([...OPENAI_VOICE_NAMES, ...ids])] };
+  }
+
+  /**
+   * DEFAULT_FALLBACK_PROVIDERS, as sessions use them when they name none: tried in order before the first
+   * audio (the response is held until then, so a failover is invisible to the client). Each gets its voice
+   * for the request's language (an OpenAI voice name: its voice of that gender); a default that is not
+   * enabled, not allowed for the key or has no such voice is skipped.
+   */
+  private async defaultFallbacks(
+    dto: CreateSpeechDto,
+    primary: ResolvedVoice,
+    allowedProviders?: readonly string[],
+  ): Promise<ResolvedVoice[]> {
+    const name = dto.voice.toLowerCase();
+    const openaiName = (OPENAI_VOICE_NAMES as readonly string[]).includes(name);
+    const fallbacks: ResolvedVoice[] = [];
+    for (const id of this.resilience.defaultFallbacks) {
+      if (id === primary.provider.id || fallbacks.some((f) => f.provider.id === id)) continue;
+      if (!this.registry.has(id) || (allowedProviders && !allowedProviders.includes(id))) continue;
+      const self = () => Promise.resolve(id);
+      try {
+        fallbacks.push(
+          openaiName
+            ? await this.voices.pickRanked(
+                { provider: id, language: primary.language, gender: OPENAI_VOICE_GENDER[name] },
+                OPENAI_VOICE_RANK[name] ?? 0,
+                self,
+              )
+            : await this.voices.resolve({ provider: id, language: primary.language }, self),
+        );
+      } catch (error) {
+        // A configured default that does not fit this request is skipped, as for sessions.
+        if (!(error instanceof GatewayException)) throw error;
+      }
+    }
+    return fallbacks;
   }
 
   private async resolveVoice(

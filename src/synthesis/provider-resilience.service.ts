@@ -162,7 +162,15 @@ export class ProviderResilienceService {
       this.requests.inc({ provider: provider.id, outcome: 'rejected' });
       throw new ProviderUnavailableError(provider.id, coolDown ?? 1, 'circuit opened by another replica');
     }
-    const release = await this.acquireSlot(guard, signal);
+    let release: () => void;
+    try {
+      release = await this.acquireSlot(guard, signal);
+    } catch (error) {
+      // Refused by the bulkhead (or cancelled while queued): no engine call, still a provider request.
+      const outcome = signal.aborted ? 'cancelled' : error instanceof ProviderBusyError ? 'busy' : 'error';
+      this.requests.inc({ provider: provider.id, outcome });
+      throw error;
+    }
     guard.inFlight++;
     let outcome = 'success';
     try {
@@ -213,9 +221,7 @@ export class ProviderResilienceService {
           ? 'rejected'
           : error instanceof ProviderTimeoutError
             ? 'timeout'
-            : error instanceof ProviderBusyError
-              ? 'busy'
-              : 'error';
+            : 'error';
       throw signal.aborted ? signal.reason : error;
     } finally {
       guard.inFlight--;

@@ -18,7 +18,10 @@ export abstract class ReplayStore {
   abstract create(sessionId: string): ReplayLog;
   /** The session's log if it is still retained. */
   abstract get(sessionId: string): Promise<ReplayLog | undefined>;
-  /** The stream ended (or was abandoned): keep the log for the resume window, then free it. */
+  /**
+   * The stream ended: keep the log for the resume window, then free it. A stream abandoned because nobody
+   * resumed within the window is not retired but dropped: its window is over.
+   */
   abstract retire(sessionId: string, log: ReplayLog): void;
   /** Frees the log now (DELETE purges the audio). */
   abstract drop(sessionId: string): void;
