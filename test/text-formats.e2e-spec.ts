@@ -1,3 +1,5 @@
+import { SessionsService } from '../src/sessions/sessions.service';
+import { TtsService } from '../src/synthesis/tts.service';
 import { markdownToSpeech } from '../src/text/markdown';
 import { decodeAudio } from './support/audio-check';
 import { createSession, getJson, postJson, startApp, type RunningApp } from './support/app';
@@ -205,6 +207,187 @@ describe('text_format: ssml and markdown, rendered for every engine', () => {
   });
 });
 
+describe('text_format ssml over an OpenAI-compatible engine (in-test fake server)', () => {
+  let engine: FaultEngine;
+  let gw: RunningApp;
+  const RATE = 24000;
+  const SSML =
+    '<speak>Hello there.<break time="700ms"/><prosody rate="50%">Slowly now.</prosody> ' +
+    'Visit <sub alias="World Wide Web">WWW</sub> and spell <say-as interpret-as="characters">abc</say-as>.' +
+    '<mark name="tail"/> Goodbye.</speak>';
+
+  beforeAll(async () => {
+    engine = await new FaultEngine().start();
+    gw = await startApp({
+      PROVIDERS: 'mock_tone,openai',
+      DEFAULT_PROVIDER: 'openai',
+      OPENAI_TTS_BASE_URL: engine.baseUrl,
+    });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+    await engine.close();
+  });
+
+  /** What the fake was asked to say since `from`, with the speed it was asked for. */
+  const asked = (from: number) =>
+    engine.requests.slice(from).map((r) => ({ input: r.input.trim(), speed: r.speed }));
+
+  const expectedRequests = [
+    { input: 'Hello there.', speed: 1 },
+    { input: 'Slowly now.', speed: 0.5 },
+    { input: 'Visit World Wide Web and spell a b c.', speed: 1 },
+    { input: 'Goodbye.', speed: 1 },
+  ];
+
+  it('should send the engine the spoken text (sub and say-as expanded, no tags) at the prosody rate, breaks as silence, marks on the stream', async () => {
+    const from = engine.requests.length;
+    const session = await createSession(gw.baseUrl, {
+      text_format: 'ssml',
+      text: SSML,
+      target_format: 'pcm16',
+      sample_rate_hz: RATE,
+    });
+    let bytes = 0;
+    const marks: Array<{ name: string; start_ms: number; bytesBefore: number }> = [];
+    const stream = await collectStream(session.ws_url, {
+      onMessage: (_ws, message) => {
+        if (message.type === 'audio') bytes += Buffer.from(message.data, 'base64').length;
+        if (message.type === 'mark')
+          marks.push({ name: message.name, start_ms: message.start_ms, bytesBefore: bytes });
+      },
+    });
+    expect(stream.closeCode).toBe(1000);
+    expect(stream.eos).toBeDefined();
+    expect(asked(from)).toEqual(expectedRequests);
+    for (const r of engine.requests.slice(from)) expect(r.input).not.toMatch(/[<>]|WWW|abc/);
+
+    const decoded = await decodeAudio(stream.bytes, 'pcm16', RATE);
+    expect(decoded.errors).toBe('');
+    // The fake's sweep has no run of zeros: the only long silence is the break, rendered exactly.
+    const gap = longestQuietMs(decoded.samples, RATE);
+    expect(gap).toBeGreaterThanOrEqual(700);
+    expect(gap).toBeLessThan(720);
+
+    expect(marks.map((m) => m.name)).toEqual(['tail']);
+    // The mark sits after the audio of "… a b c." and before "Goodbye."'s: at the bytes sent before it.
+    expect(Math.abs((marks[0].bytesBefore / 2 / RATE) * 1000 - marks[0].start_ms)).toBeLessThan(25);
+    // The fake makes 40 ms per character (at least 200 ms): "Goodbye." is the 320 ms after the mark.
+    expect(decoded.duration * 1000 - marks[0].start_ms).toBeGreaterThan(250);
+    expect(decoded.duration * 1000 - marks[0].start_ms).toBeLessThan(400);
+  });
+
+  it('should do the same through /v1/audio/speech with text_format', async () => {
+    const from = engine.requests.length;
+    const res = await fetch(`${gw.baseUrl}/v1/audio/speech`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'openai',
+        voice: 'af_bella',
+        response_format: 'pcm',
+        text_format: 'ssml',
+        input: SSML,
+      }),
+    });
+    expect(res.status).toBe(200);
+    const decoded = await decodeAudio(Buffer.from(await res.arrayBuffer()), 'pcm16', RATE);
+    expect(decoded.errors).toBe('');
+    expect(asked(from)).toEqual(expectedRequests);
+    const gap = longestQuietMs(decoded.samples, RATE);
+    expect(gap).toBeGreaterThanOrEqual(700);
+    expect(gap).toBeLessThan(720);
+  });
+
+  /**
+   * Word timings of an SSML session, straight from the synthesis (TtsService) with the plan the session
+   * stream runs under `?timings=words`.
+   */
+  async function timedSsml(provider: string, text: string) {
+    const session = await createSession(gw.baseUrl, {
+      provider,
+      ...(provider === 'openai' ? { voice: 'af_bella' } : {}),
+      text_format: 'ssml',
+      text,
+      target_format: 'pcm16',
+      sample_rate_hz: RATE,
+    });
+    const sessions = gw.app.get(SessionsService);
+    const plan = await sessions.planFor(await sessions.get(session.session_id), { timings: true });
+    const words: Array<{
+      text: string;
+      start_ms: number;
+      end_ms: number;
+      text_start: number;
+      text_end: number;
+      announcedAtMs: number;
+    }> = [];
+    const sources = new Set<string>();
+    const marks: Array<{ name: string; startMs: number }> = [];
+    const audio: Buffer[] = [];
+    for await (const piece of gw.app
+      .get(TtsService)
+      .synthesize({ ...plan, timings: true }, new AbortController().signal)) {
+      for (const w of piece.timings?.words ?? []) words.push({ ...w, announcedAtMs: piece.audioMs });
+      if (piece.timings) sources.add(piece.timings.source);
+      marks.push(...(piece.marks ?? []));
+      audio.push(Buffer.from(piece.data));
+    }
+    const totalMs = (Buffer.concat(audio).length / 2 / RATE) * 1000;
+    return { words, sources: [...sources], marks, totalMs };
+  }
+
+  const TIMED =
+    '<speak>Hello there, <sub alias="World Wide Web">WWW</sub>.<break time="500ms"/>' +
+    '<mark name="spell"/>Spell <say-as interpret-as="characters">ab</say-as> &amp; go.</speak>';
+
+  it.each(['mock_tone', 'openai'])(
+    'should give SSML word timings (%s): spoken words, offsets into the SSML as sent, on the timeline of marks and breaks',
+    async (provider) => {
+      const { words, sources, marks, totalMs } = await timedSsml(provider, TIMED);
+      expect(sources).toEqual([provider === 'mock_tone' ? 'native' : 'estimated']);
+      expect(words.map((w) => w.text)).toEqual([
+        'Hello',
+        'there',
+        'World',
+        'Wide',
+        'Web',
+        'Spell',
+        'a',
+        'b',
+        'go',
+      ]);
+      // Offsets into what the client sent: a substituted word spans what it stands for.
+      expect(words.map((w) => TIMED.slice(w.text_start, w.text_end))).toEqual([
+        ...['Hello', 'there', 'WWW', 'WWW', 'WWW', 'Spell', 'ab', 'ab', 'go'],
+      ]);
+      for (let i = 0; i < words.length; i++) {
+        expect(words[i].end_ms).toBeGreaterThanOrEqual(words[i].start_ms);
+        if (i > 0) expect(words[i].start_ms).toBeGreaterThanOrEqual(words[i - 1].end_ms);
+        // Announced before the audio it covers.
+        expect(words[i].announcedAtMs).toBeLessThanOrEqual(words[i].start_ms + 1);
+        expect(words[i].end_ms).toBeLessThanOrEqual(totalMs + 1);
+      }
+      const spell = marks.find((m) => m.name === 'spell')!;
+      const web = words.find((w) => w.text === 'Web')!;
+      // The break lies between "Web" and the mark; the words after the mark start at or after it.
+      expect(spell.startMs - web.end_ms).toBeGreaterThanOrEqual(500);
+      expect(words.find((w) => w.text === 'Spell')!.start_ms).toBeGreaterThanOrEqual(
+        Math.round(spell.startMs),
+      );
+      if (provider === 'mock_tone') {
+        // The tone generator's plan: 70 ms a letter, 50 ms a space, 150 ms a punctuation mark.
+        expect(words.slice(0, 2).map((w) => [w.start_ms, w.end_ms])).toEqual([
+          [0, 350],
+          [400, 750],
+        ]);
+        expect(words[5].start_ms).toBe(Math.round(spell.startMs));
+      }
+    },
+  );
+});
+
 describe('The audio cache (counted at an in-test OpenAI-compatible fake)', () => {
   let engine: FaultEngine;
   let gw: RunningApp;
@@ -328,4 +511,127 @@ describe('The audio cache (counted at an in-test OpenAI-compatible fake)', () =>
     );
     expect(bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
   }, 40000);
+});
+
+describe('The audio cache bounds (counted at an in-test OpenAI-compatible fake)', () => {
+  let engine: FaultEngine;
+  const apps: RunningApp[] = [];
+
+  beforeAll(async () => {
+    engine = await new FaultEngine().start();
+  });
+
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    await engine.close();
+  });
+
+  async function gateway(env: Record<string, string>): Promise<RunningApp> {
+    const app = await startApp({
+      PROVIDERS: 'mock_tone,openai',
+      DEFAULT_PROVIDER: 'openai',
+      OPENAI_TTS_BASE_URL: engine.baseUrl,
+      ...env,
+    });
+    apps.push(app);
+    return app;
+  }
+
+  const calls = (text: string) => engine.requests.filter((r) => r.input === text).length;
+  const counts = async (gw: RunningApp) => {
+    const text = await (await fetch(`${gw.baseUrl}/metrics`)).text();
+    const count = (event: string) =>
+      Number(new RegExp(`^tts_cache_events_total\\{event="${event}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    return { hit: count('hit'), miss: count('miss'), join: count('join'), eviction: count('eviction') };
+  };
+  // The metrics registry is the process's: every app of this file counts into it, so tests read changes.
+  let baseline: Awaited<ReturnType<typeof counts>>;
+  const events = async (gw: RunningApp) => {
+    const now = await counts(gw);
+    return {
+      hit: now.hit - baseline.hit,
+      miss: now.miss - baseline.miss,
+      join: now.join - baseline.join,
+      eviction: now.eviction - baseline.eviction,
+    };
+  };
+  const started = async (env: Record<string, string>) => {
+    const gw = await gateway(env);
+    baseline = await counts(gw);
+    return gw;
+  };
+  const speak = async (gw: RunningApp, text: string, extra: Record<string, unknown> = {}) => {
+    const session = await createSession(gw.baseUrl, { text, target_format: 'pcm16', ...extra });
+    const stream = await collectStream(session.ws_url);
+    expect(stream.eos).toBeDefined();
+    const servedFrom = (await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json
+      .served_from as string;
+    return { stream, servedFrom };
+  };
+
+  it('should count a miss, serve the entry until CACHE_TTL_SECONDS, then expire it and call the engine again', async () => {
+    const gw = await started({ CACHE_MAX_BYTES: String(4 * 1024 * 1024), CACHE_TTL_SECONDS: '1' });
+    const text = 'Welcome back, this prompt lives one second.';
+    const first = await speak(gw, text);
+    expect(await events(gw)).toMatchObject({ miss: 1, hit: 0 });
+    const again = await speak(gw, text);
+    expect(calls(text)).toBe(1);
+    expect([first.servedFrom, again.servedFrom]).toEqual(['engine', 'cache']);
+    expect(await events(gw)).toMatchObject({ miss: 1, hit: 1, eviction: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    const expired = await speak(gw, text);
+    expect(calls(text)).toBe(2);
+    expect(expired.servedFrom).toBe('engine');
+    expect(expired.stream.bytes.equals(first.stream.bytes)).toBe(true);
+    expect(await events(gw)).toMatchObject({ miss: 2, hit: 1, eviction: 1 });
+  });
+
+  it('should not store an entry larger than CACHE_MAX_ENTRY_BYTES, predicted or actual', async () => {
+    // The fake answers at least 200 ms (9600 bytes at 24 kHz) for any text.
+    const gw = await started({ CACHE_MAX_BYTES: String(4 * 1024 * 1024), CACHE_MAX_ENTRY_BYTES: '8000' });
+    // Predicted small (one character: ~4800 bytes), but 9600 bytes come: synthesized, counted, not kept.
+    for (let i = 0; i < 2; i++) expect((await speak(gw, 'A')).servedFrom).toBe('engine');
+    expect(calls('A')).toBe(2);
+    expect(await events(gw)).toMatchObject({ miss: 2, hit: 0 });
+    // Predicted too large: the cache is not consulted at all (no miss, no join).
+    const long = 'Too long for an entry of eight kilobytes.';
+    for (let i = 0; i < 2; i++) await speak(gw, long);
+    expect(calls(long)).toBe(2);
+    expect(await events(gw)).toMatchObject({ miss: 2, hit: 0, join: 0 });
+    // The tone generator's "I" is 70 ms (3360 bytes): it fits, and is served from the cache.
+    const cachedBytes = async () =>
+      Number(/^tts_cache_bytes (\d+)/m.exec(await (await fetch(`${gw.baseUrl}/metrics`)).text())?.[1]);
+    const before = await cachedBytes();
+    await speak(gw, 'I', { provider: 'mock_tone' });
+    expect((await speak(gw, 'I', { provider: 'mock_tone' })).servedFrom).toBe('cache');
+    expect(await events(gw)).toMatchObject({ miss: 3, hit: 1 });
+    expect((await cachedBytes()) - before).toBe(3360);
+  });
+
+  it('should turn the cache off with CACHE_MAX_BYTES=0: every request calls the engine, none joins another', async () => {
+    const gw = await started({ CACHE_MAX_BYTES: '0' });
+    const text = 'No cache here, every caller is new.';
+    for (let i = 0; i < 2; i++) expect((await speak(gw, text)).servedFrom).toBe('engine');
+    expect(calls(text)).toBe(2);
+    engine.fallback = { kind: 'ok', paceMs: 30 };
+    try {
+      const sessions = await Promise.all(
+        [1, 2, 3].map(() => createSession(gw.baseUrl, { text, target_format: 'pcm16' })),
+      );
+      const streams = await Promise.all(sessions.map((s) => collectStream(s.ws_url)));
+      for (const s of streams) expect(s.bytes.equals(streams[0].bytes)).toBe(true);
+    } finally {
+      engine.fallback = { kind: 'ok' };
+    }
+    expect(calls(text)).toBe(5);
+    expect(await events(gw)).toEqual({ hit: 0, miss: 0, join: 0, eviction: 0 });
+    const speech = await fetch(`${gw.baseUrl}/v1/audio/speech`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'openai', voice: 'af_bella', input: text, response_format: 'pcm' }),
+    });
+    expect(speech.status).toBe(200);
+    await speech.arrayBuffer();
+    expect(calls(text)).toBe(6);
+  });
 });

@@ -5,6 +5,7 @@ import {
   ProviderError,
   type AudioChunk,
   type ProviderId,
+  type SynthesisRequest,
   type TtsProvider,
 } from '../providers/provider.contract';
 import { ProviderRegistry } from '../providers/provider.registry';
@@ -22,7 +23,7 @@ import type {
 import { splitSentenceSpans } from '../providers/text/sentence-splitter';
 import { DEFAULT_SEAM_SHAPER_OPTIONS, SeamShaper } from '../providers/audio/seam-shaper';
 import { SILENT_DB, toEspeakSsml, type SsmlSegment } from '../text/ssml';
-import { engineTextOf, estimatedTimings, nativeToneTimings } from '../text/sentence-timings';
+import { engineTextOf, estimatedTimings, nativeToneTimings, type EngineText } from '../text/sentence-timings';
 import type { WordTiming } from '../text/word-timings';
 import { AudioCache } from './audio-cache';
 import { concatPcm } from '../providers/audio/pcm';
@@ -130,7 +131,7 @@ export class TtsService {
   private enginePcm(plan: SynthesisPlan, signal: AbortSignal): AsyncGenerator<PcmPiece> {
     if (plan.segments) {
       const units = ssmlUnits(plan.segments);
-      const state: SsmlRenderState = { markedUpTo: -1, rate: undefined };
+      const state: SsmlRenderState = { markedUpTo: -1, rate: undefined, elapsedMs: 0 };
       return this.unitFailover(
         plan,
         signal,
@@ -158,7 +159,8 @@ export class TtsService {
    * SSML rendered by the gateway, the same way for every engine: one engine call per segment (and per mark,
    * so that every mark sits at a known sample), the segment's voice and rate through the request, its volume
    * as gain, its engine-added edge silence trimmed, and breaks as exact silence. espeak-ng, which reads SSML,
-   * gets the segment's pitch and emphasis in its own SSML (`-m`).
+   * gets the segment's pitch and emphasis in its own SSML (`-m`). With `timings`, each part's word timings
+   * come before its audio (`PartTimings`), on the same timeline as the marks.
    */
   private async *renderSsml(
     plan: SynthesisPlan,
@@ -181,6 +183,7 @@ export class TtsService {
         while (left > 0) {
           const n = Math.min(step, left);
           left -= n;
+          state.elapsedMs += (n * 1000) / rate;
           yield { chunk: { pcm: new Int16Array(n), sampleRate: rate }, provider: provider.id };
         }
         continue;
@@ -195,7 +198,8 @@ export class TtsService {
           };
         state.markedUpTo = u;
       }
-      if (unit.text.trim() === '') continue;
+      const text = unit.text.trim();
+      if (text === '') continue;
       const segment = unit.segment;
       const voice = (segment.voice && attempt.segmentVoices?.[segment.voice]) || attempt.request.voice;
       const speed = Math.min(4, Math.max(0.25, attempt.request.speed * segment.rate));
@@ -204,7 +208,7 @@ export class TtsService {
         (segment.pitch !== undefined || segment.emphasis !== undefined);
       const request = {
         ...attempt.request,
-        text: unit.text,
+        text,
         voice,
         speed,
         ...(native
@@ -213,7 +217,7 @@ export class TtsService {
                 segments: [
                   {
                     ...segment,
-                    text: unit.text,
+                    text,
                     rate: 1,
                     volumeDb: 0,
                     breakAfterMs: 0,
@@ -223,23 +227,42 @@ export class TtsService {
                   },
                 ],
                 warnings: [],
-                plainText: unit.text,
+                plainText: text,
               }),
             }
           : {}),
       };
       const gain = segment.volumeDb <= SILENT_DB ? 0 : 10 ** (segment.volumeDb / 20);
-      let shaper: SeamShaper | undefined;
-      for await (const chunk of this.resilience.stream(provider, request, signal, plan.source)) {
-        if (shaper?.sampleRate !== chunk.sampleRate) {
-          if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
-          shaper = new SeamShaper(chunk.sampleRate, DEFAULT_SEAM_SHAPER_OPTIONS);
-          state.rate = chunk.sampleRate;
-        }
-        yield* this.piece(shaper.push(chunk.pcm), chunk.sampleRate, provider.id, gain);
+      const timings = plan.timings
+        ? new PartTimings(unit, text, state.elapsedMs, request.language, provider, speed)
+        : undefined;
+      const audio = this.shapedPart(provider, request, gain, state, plan, signal);
+      for await (const piece of timings ? timings.around(audio) : audio) {
+        state.elapsedMs += (piece.chunk.pcm.length * 1000) / piece.chunk.sampleRate;
+        yield piece;
       }
-      if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
     }
+  }
+
+  /** One SSML part's engine audio: edge silence trimmed (per output rate), volume as gain. */
+  private async *shapedPart(
+    provider: TtsProvider,
+    request: SynthesisRequest,
+    gain: number,
+    state: SsmlRenderState,
+    plan: SynthesisPlan,
+    signal: AbortSignal,
+  ): AsyncGenerator<PcmPiece> {
+    let shaper: SeamShaper | undefined;
+    for await (const chunk of this.resilience.stream(provider, request, signal, plan.source)) {
+      if (shaper?.sampleRate !== chunk.sampleRate) {
+        if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
+        shaper = new SeamShaper(chunk.sampleRate, DEFAULT_SEAM_SHAPER_OPTIONS);
+        state.rate = chunk.sampleRate;
+      }
+      yield* this.piece(shaper.push(chunk.pcm), chunk.sampleRate, provider.id, gain);
+    }
+    if (shaper) yield* this.piece(shaper.finish(), shaper.sampleRate, provider.id, gain);
   }
 
   /**
@@ -502,13 +525,100 @@ interface UnitProgress {
 
 /** SSML as the renderer walks it: text parts (with the marks before them) and breaks. */
 type SsmlUnit =
-  | { kind: 'part'; segment: SsmlSegment; text: string; marks: string[]; sourceStart: number }
+  | {
+      kind: 'part';
+      segment: SsmlSegment;
+      text: string;
+      /** Where `text` starts in the segment's text. */
+      offset: number;
+      marks: string[];
+      sourceStart: number;
+    }
   | { kind: 'break'; ms: number; sourceStart: number };
 
-/** What SSML rendering keeps across a failover: marks already announced, the last output rate. */
+/**
+ * What SSML rendering keeps across a failover: marks already announced, the last output rate, and the
+ * audio yielded so far (the time word timings count from).
+ */
 interface SsmlRenderState {
   markedUpTo: number;
   rate: number | undefined;
+  elapsedMs: number;
+}
+
+/**
+ * Word timings of one SSML part (`timings=words` with `text_format: "ssml"`): the part's words, timed from
+ * `startMs` — exactly for the tone generator (its rendering plan, announced before its audio), else
+ * estimated from the part's own audio (which is then held until the part is complete) — with offsets into
+ * the client's SSML through the segment's source map (a `sub` or `say-as` word spans the element's content).
+ */
+class PartTimings {
+  private readonly engine: EngineText;
+  private readonly native: boolean;
+
+  constructor(
+    private readonly unit: Extract<SsmlUnit, { kind: 'part' }>,
+    private readonly text: string,
+    private readonly startMs: number,
+    private readonly language: string,
+    private readonly provider: TtsProvider,
+    private readonly speed: number,
+  ) {
+    this.engine = engineTextOf(text);
+    this.native = provider.capabilities.wordTimings;
+  }
+
+  async *around(audio: AsyncIterable<PcmPiece>): AsyncGenerator<PcmPiece> {
+    const held: PcmPiece[] = [];
+    let announced = false;
+    for await (const piece of audio) {
+      if (this.native) {
+        if (!announced)
+          yield this.announce(
+            nativeToneTimings({ ...this.input(), speed: this.speed, sampleRate: piece.chunk.sampleRate }),
+            piece.chunk.sampleRate,
+          );
+        announced = true;
+        yield piece;
+      } else held.push(piece);
+    }
+    if (held.length === 0) return;
+    const rate = held[0].chunk.sampleRate;
+    const pcm = concatPcm(held.filter((p) => p.chunk.sampleRate === rate).map((p) => p.chunk.pcm));
+    yield this.announce(estimatedTimings({ ...this.input(), pcm, sampleRate: rate }), rate);
+    yield* held;
+  }
+
+  private input() {
+    return {
+      raw: this.text,
+      rawOffset: 0,
+      engine: this.engine,
+      startMs: this.startMs,
+      language: this.language,
+    };
+  }
+
+  /** The part's words with offsets into the client's SSML; `text` stays the word as spoken. */
+  private announce(words: WordTiming[], sampleRate: number): PcmPiece {
+    const { segment, offset } = this.unit;
+    const lead = this.unit.text.length - this.unit.text.trimStart().length;
+    const map = segment.sourceMap;
+    const at = (i: number) => offset + lead + i;
+    return {
+      chunk: { pcm: new Int16Array(0), sampleRate },
+      provider: this.provider.id,
+      timings: {
+        source: this.native ? 'native' : 'estimated',
+        words: words.map((w) => {
+          const start = map?.starts[at(w.text_start)] ?? segment.sourceStart;
+          const end =
+            w.text_end > w.text_start ? (map?.ends[at(w.text_end - 1)] ?? segment.sourceEnd) : start;
+          return { ...w, text_start: start, text_end: Math.max(start, end) };
+        }),
+      },
+    };
+  }
 }
 
 function ssmlUnits(segments: readonly SsmlSegment[]): SsmlUnit[] {
@@ -523,19 +633,19 @@ function ssmlUnits(segments: readonly SsmlSegment[]): SsmlUnit[] {
 }
 
 /** A segment cut at its marks: each part's marks sit before its first sample. */
-function splitAtMarks(segment: SsmlSegment): Array<{ text: string; marks: string[] }> {
-  const parts: Array<{ text: string; marks: string[] }> = [];
+function splitAtMarks(segment: SsmlSegment): Array<{ text: string; offset: number; marks: string[] }> {
+  const parts: Array<{ text: string; offset: number; marks: string[] }> = [];
   let at = 0;
   let pending: string[] = [];
   for (const mark of [...segment.marks].sort((a, b) => a.offset - b.offset)) {
     if (mark.offset > at) {
-      parts.push({ text: segment.text.slice(at, mark.offset), marks: pending });
+      parts.push({ text: segment.text.slice(at, mark.offset), offset: at, marks: pending });
       pending = [];
       at = mark.offset;
     }
     pending.push(mark.name);
   }
-  parts.push({ text: segment.text.slice(at), marks: pending });
+  parts.push({ text: segment.text.slice(at), offset: at, marks: pending });
   return parts;
 }
 

@@ -71,6 +71,19 @@ export interface SsmlSegment {
   /** Offsets into the SSML string of where the text came from (best effort). */
   readonly sourceStart: number;
   readonly sourceEnd: number;
+  /** With `SsmlOptions.sourceMap`: where each UTF-16 unit of `text` came from in the SSML string. */
+  readonly sourceMap?: SsmlSourceMap;
+}
+
+/**
+ * Per UTF-16 unit of a segment's text, the span of the caller's SSML it came from: the character itself, the
+ * whole entity (`&amp;`), the first of a collapsed white-space run, or, for text the gateway substituted
+ * (`sub` alias, `say-as` expansion), the element's content (`WWW` of `<sub alias="World Wide Web">WWW</sub>`).
+ * Word timings use it to report offsets into the text the client sent.
+ */
+export interface SsmlSourceMap {
+  readonly starts: readonly number[];
+  readonly ends: readonly number[];
 }
 
 export interface SsmlDocument {
@@ -90,6 +103,8 @@ export interface SsmlOptions {
   language?: string;
   /** Most explicit break time in one document; later breaks are shortened (with a warning). */
   maxTotalBreakMs?: number;
+  /** Give each segment its `sourceMap` (for word timings into the caller's text). */
+  sourceMap?: boolean;
 }
 
 export const DEFAULT_SSML_MAX_LENGTH = 100_000;
@@ -463,6 +478,9 @@ function sameStyle(a: Style, b: Style): boolean {
 interface Draft {
   style: Style;
   text: string;
+  /** Source span of each unit of `text` (positions in the wrapped source). */
+  starts: number[];
+  ends: number[];
   marks: { name: string; offset: number }[];
   structuralMs: number;
   explicitMs: number;
@@ -478,6 +496,7 @@ class Builder {
   private readonly warnings = new Set<string>();
   private breakBudgetMs: number;
   private readonly language: string | undefined;
+  private readonly withMap: boolean;
 
   constructor(
     private readonly source: string,
@@ -488,6 +507,7 @@ class Builder {
   ) {
     this.breakBudgetMs = options.maxTotalBreakMs ?? DEFAULT_MAX_TOTAL_BREAK_MS;
     this.language = options.language;
+    this.withMap = options.sourceMap === true;
   }
 
   element(node: Extract<XmlNode, { kind: 'element' }>, parent: Style): void {
@@ -503,7 +523,7 @@ class Builder {
       case 'sub': {
         const alias = node.attributes.alias;
         if (alias !== undefined) {
-          this.text(alias, style, node.start, node.end);
+          this.text(alias, style, node.start, node.end, this.contentSpan(node));
           return;
         }
         this.warn('sub without alias');
@@ -556,6 +576,12 @@ class Builder {
         marks: draft.marks.map((m) => ({ name: m.name, offset: clamp(m.offset - lead, 0, text.length) })),
         sourceStart: this.local(draft.sourceStart),
         sourceEnd: this.local(draft.sourceEnd),
+        ...(this.withMap && {
+          sourceMap: {
+            starts: draft.starts.slice(lead, lead + text.length).map((i) => this.local(i)),
+            ends: draft.ends.slice(lead, lead + text.length).map((i) => this.local(i)),
+          },
+        }),
       });
     }
     return {
@@ -586,11 +612,12 @@ class Builder {
       } else if (child.kind === 'cdata') {
         const start = this.source.indexOf('<![CDATA[', cursor);
         const end = this.source.indexOf(']]>', start) + 3;
-        this.text(child.text, style, start + 9, end - 3);
+        this.text(child.text, style, start + 9, end - 3, identityMap(start + 9, child.text.length));
         cursor = end;
       } else {
         const end = textEnd(this.source, cursor);
-        this.text(decodeEntities(child.text, cursor, this.fail), style, cursor, end);
+        const decoded = decodeEntities(child.text, cursor, this.fail);
+        this.text(decoded, style, cursor, end, this.withMap ? entityMap(child.text, cursor) : undefined);
         cursor = end;
       }
     }
@@ -616,22 +643,46 @@ class Builder {
     return out;
   }
 
-  private text(raw: string, style: Style, start: number, end: number): void {
-    let text = raw.replace(/\s+/gu, ' ');
+  /**
+   * `map`: the source span of each unit of `raw` (a `SourceSpans`), or one span for all of it (text the
+   * gateway substituted); without it (no `sourceMap` asked) positions are not tracked.
+   */
+  private text(
+    raw: string,
+    style: Style,
+    start: number,
+    end: number,
+    map?: SourceSpans | { start: number; end: number },
+  ): void {
+    const spans: SourceSpans = !this.withMap
+      ? { starts: [], ends: [] }
+      : map && 'starts' in map
+        ? map
+        : {
+            starts: new Array<number>(raw.length).fill(map?.start ?? start),
+            ends: new Array<number>(raw.length).fill(map?.end ?? end),
+          };
+    const collapsed = collapseSpaces(raw, spans, this.withMap);
+    let text = collapsed.text;
     if (!text) return;
     if (text === ' ') {
       // Only worth keeping between two words of one segment.
-      if (this.open && sameStyle(this.open.style, style) && !this.open.text.endsWith(' '))
+      if (this.open && sameStyle(this.open.style, style) && !this.open.text.endsWith(' ')) {
         this.open.text += ' ';
+        this.appendSpans(this.open, collapsed.spans, 0, 1);
+      }
       return;
     }
+    let from = 0;
     let draft = this.open;
     if (draft && !sameStyle(draft.style, style)) {
       // "<emphasis>now</emphasis>." — the period belongs to the word before, not to a segment of its own.
       const punctuation = /^\p{P}+/u.exec(text)?.[0] ?? '';
       if (punctuation && !draft.text.endsWith(' ')) {
         draft.text += punctuation;
+        this.appendSpans(draft, collapsed.spans, 0, punctuation.length);
         text = text.slice(punctuation.length);
+        from = punctuation.length;
         if (!text.trim()) return;
       }
     }
@@ -639,18 +690,32 @@ class Builder {
       draft = this.newDraft(style, start);
       this.open = draft;
     }
-    if (draft.text.endsWith(' ') && text.startsWith(' ')) text = text.slice(1);
+    if (draft.text.endsWith(' ') && text.startsWith(' ')) {
+      text = text.slice(1);
+      from++;
+    }
     for (const name of this.pendingMarks) draft.marks.push({ name, offset: draft.text.length });
     this.pendingMarks = [];
     draft.text += text;
+    this.appendSpans(draft, collapsed.spans, from, from + text.length);
     draft.sourceStart = Math.min(draft.sourceStart, start);
     draft.sourceEnd = Math.max(draft.sourceEnd, end);
+  }
+
+  private appendSpans(draft: Draft, spans: SourceSpans, from: number, to: number): void {
+    if (!this.withMap) return;
+    for (let i = from; i < to; i++) {
+      draft.starts.push(spans.starts[i]);
+      draft.ends.push(spans.ends[i]);
+    }
   }
 
   private newDraft(style: Style, at: number): Draft {
     const draft: Draft = {
       style,
       text: '',
+      starts: [],
+      ends: [],
       marks: [],
       structuralMs: 0,
       explicitMs: 0,
@@ -786,7 +851,16 @@ class Builder {
       default:
         this.warn(`say-as interpret-as="${interpret}"`);
     }
-    this.text(spoken ?? raw, style, node.start, node.end);
+    this.text(spoken ?? raw, style, node.start, node.end, this.contentSpan(node));
+  }
+
+  /** What the client wrote inside an element (the element itself when it is empty). */
+  private contentSpan(node: Extract<XmlNode, { kind: 'element' }>): { start: number; end: number } {
+    const open = tagEnd(this.source, node.start);
+    const close = this.source.lastIndexOf('</', node.end);
+    return close >= open && close > node.start
+      ? { start: open, end: close }
+      : { start: node.start, end: node.end };
   }
 }
 
@@ -809,6 +883,70 @@ function textEnd(source: string, cursor: number): number {
     if (!source.startsWith('<!--', lt)) return lt;
     at = source.indexOf('-->', lt + 4) + 3;
   }
+}
+
+/** Source spans per UTF-16 unit of a text, in the wrapped source's positions. */
+interface SourceSpans {
+  starts: number[];
+  ends: number[];
+}
+
+function identityMap(at: number, length: number): SourceSpans {
+  const starts = Array.from({ length }, (_, i) => at + i);
+  return { starts, ends: starts.map((i) => i + 1) };
+}
+
+/**
+ * The spans of `raw` (a text node at `at` of the source) once its entities are decoded, as
+ * `decodeEntities` decodes them (which has already refused bad ones): every unit of an entity's
+ * replacement spans the whole entity.
+ */
+function entityMap(raw: string, at: number): SourceSpans {
+  const out: SourceSpans = { starts: [], ends: [] };
+  let i = 0;
+  for (const match of raw.matchAll(/&([^;&\s<]*);/gu)) {
+    const index = match.index;
+    for (; i < index; i++) {
+      out.starts.push(at + i);
+      out.ends.push(at + i + 1);
+    }
+    const name = match[1];
+    const decoded = name.startsWith('#')
+      ? String.fromCodePoint(
+          name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10),
+        )
+      : (NAMED_ENTITIES[name] ?? '');
+    for (let k = 0; k < decoded.length; k++) {
+      out.starts.push(at + index);
+      out.ends.push(at + index + match[0].length);
+    }
+    i = index + match[0].length;
+  }
+  for (; i < raw.length; i++) {
+    out.starts.push(at + i);
+    out.ends.push(at + i + 1);
+  }
+  return out;
+}
+
+/** White-space runs collapsed to one space (each space spans the run's first character). */
+function collapseSpaces(
+  raw: string,
+  spans: SourceSpans,
+  track: boolean,
+): { text: string; spans: SourceSpans } {
+  const text = raw.replace(/\s+/gu, ' ');
+  if (!track) return { text, spans };
+  const out: SourceSpans = { starts: [], ends: [] };
+  let inSpace = false;
+  for (let i = 0; i < raw.length; i++) {
+    const space = /\s/u.test(raw[i]);
+    if (space && inSpace) continue;
+    inSpace = space;
+    out.starts.push(spans.starts[i]);
+    out.ends.push(spans.ends[i]);
+  }
+  return { text, spans: out };
 }
 
 // ---------------------------------------------------------------------------------------------------------

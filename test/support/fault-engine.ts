@@ -24,6 +24,8 @@ export type Fault =
 export interface FaultRequest {
   input: string;
   voice: string;
+  /** The request's `speed` (undefined when it sent none). */
+  speed?: number;
   /** Resolves when the gateway aborted (or finished) this request. */
   closed: Promise<number>;
   startedAt: number;
@@ -83,12 +85,14 @@ export class FaultEngine {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
         input?: string;
         voice?: string;
+        speed?: number;
       };
       const input = String(body.input ?? '');
       let resolveClosed: (ms: number) => void = () => undefined;
       const record: FaultRequest & { done?: boolean } = {
         input,
         voice: String(body.voice ?? ''),
+        ...(typeof body.speed === 'number' ? { speed: body.speed } : {}),
         startedAt: performance.now(),
         closed: new Promise((resolve) => (resolveClosed = resolve)),
       };
