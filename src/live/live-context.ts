@@ -28,6 +28,7 @@ import type { ContextSettings, LiveSettingsInput, LiveSettingsResolver } from '.
 import { engineTextOf, estimatedTimings, nativeToneTimings, type EngineText } from '../text/sentence-timings';
 import { SentenceJob } from './sentence-job';
 import { concatPcm } from '../providers/audio/pcm';
+import { engineSsmlWarnings } from '../text/prepare';
 
 /** What a context needs from its socket. */
 export interface ContextHost {
@@ -600,6 +601,8 @@ export class LiveContext {
   private enqueueSsml(units: readonly SsmlUnit[], trigger: SentenceTrigger): void {
     for (const unit of units) {
       for (const warning of unit.warnings) this.warn(`SSML ignored: ${warning}`);
+      const provider = this.settings?.provider;
+      if (provider) for (const warning of engineSsmlWarnings(unit, provider)) this.warn(warning);
       unit.segments.forEach((segment, index) => {
         const start = this.spokenChars;
         this.spokenChars += segment.text.length + (segment.text ? 1 : 0);

@@ -9,6 +9,7 @@ import { internalDetail, toGatewayException } from '../common/errors/to-gateway-
 import { streamingConfig, type StreamingConfig } from '../config/configuration';
 import { METRIC } from '../metrics/metric-names';
 import type { ReplayLog, StreamEvent } from '../synthesis/replay/replay-log';
+import { markdownTimingsToSource } from '../text/prepare';
 import { engineTextOf } from '../text/sentence-timings';
 import type { WordTiming } from '../text/word-timings';
 import { ReplayStore } from '../synthesis/replay/replay-store';
@@ -201,10 +202,12 @@ export class SessionStream {
 
   /**
    * Timings come with offsets into the spoken text; the client wants them into what it sent. For plain
-   * text that is the raw text before normalization (kept as `sourceText`); marked-up text keeps the
-   * spoken-text offsets (documented).
+   * text that is the raw text before normalization (kept as `sourceText`); for markdown, the markdown
+   * (mapped back through the cleanup); SSML timings already index the SSML as sent.
    */
   private toClientOffsets(words: readonly WordTiming[]): WordTiming[] {
+    if (this.session.textFormat === 'markdown')
+      return (this.markdownMap ??= markdownTimingsToSource(this.session.text))(words);
     const raw = this.session.sourceText;
     if (!raw || this.session.textFormat !== 'text') return [...words];
     const map = (this.rawMap ??= engineTextOf(raw));
@@ -216,6 +219,7 @@ export class SessionStream {
   }
 
   private rawMap: ReturnType<typeof engineTextOf> | undefined;
+  private markdownMap: ((words: readonly WordTiming[]) => WordTiming[]) | undefined;
   private finalDelivered = false;
   private settle: (() => void) | undefined;
 

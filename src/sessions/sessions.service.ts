@@ -20,7 +20,7 @@ import { countCharacters, utf8ByteLength } from '../common/text/normalize-text';
 import { ShutdownState } from '../health/shutdown.state';
 import { METRIC } from '../metrics/metric-names';
 import type { ProviderId, SynthesisRequest, Voice } from '../providers/provider.contract';
-import { prepareText, type PreparedText } from '../text/prepare';
+import { engineSsmlWarnings, prepareText, type PreparedText } from '../text/prepare';
 import { ProviderRegistry } from '../providers/provider.registry';
 import { assertSomeoneCanServe } from '../synthesis/provider-availability';
 import { ProviderResilienceService } from '../synthesis/provider-resilience.service';
@@ -85,6 +85,7 @@ export class SessionsService {
     }
     const warnings = [
       ...prepared.warnings,
+      ...engineSsmlWarnings(prepared, resolved.provider.id),
       ...(await this.unknownSsmlVoices(prepared, resolved.provider.id)),
     ];
     this.usage.assertAllowed(caller, {
@@ -232,8 +233,7 @@ export class SessionsService {
       maxAudioSeconds: this.limits.maxAudioSeconds,
       ...(prepared.segments ? { segments: prepared.segments } : {}),
       cache: session.cache ?? true,
-      // SSML has its own rendering (marks carry its times); timings apply to text and markdown.
-      ...(options.timings && !prepared.segments ? { timings: true } : {}),
+      ...(options.timings ? { timings: true } : {}),
     };
   }
 
