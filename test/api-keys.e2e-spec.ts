@@ -18,7 +18,7 @@ function keyFile(extra = ''): string {
   return `keys:
   - name: alice
     key: ${ALICE}
-    sessions_per_minute: 6
+    sessions_per_minute: 7
     chars_per_minute: 400
     max_concurrent_streams: 1
     providers: [mock_tone]
@@ -225,6 +225,10 @@ describe('API keys and tenancy', () => {
     const espeak = await create(ALICE, { provider: 'espeak' });
     expect(espeak.status).toBe(400);
     expect(espeak.json).toMatchObject({ code: 'provider_not_enabled', field: 'provider' });
+    // Nor as a fallback: a named one is refused, naming the entry.
+    const viaFallback = await create(ALICE, { fallback_providers: ['espeak'] });
+    expect(viaFallback.status).toBe(400);
+    expect(viaFallback.json).toMatchObject({ code: 'provider_not_enabled', field: 'fallback_providers[0]' });
 
     const s1 = await create(ALICE, { text: 'One stream at a time for alice.' });
     const s2 = await create(ALICE, { text: 'The second one must wait.' });
@@ -240,7 +244,7 @@ describe('API keys and tenancy', () => {
     expect(long.json.message).toMatch(/characters per minute/);
     expect(Number(long.headers.get('retry-after'))).toBeGreaterThan(0);
 
-    // Six sessions a minute: the calls above counted, the next ones hit the limit.
+    // Seven sessions a minute: the calls above counted, the next ones hit the limit.
     let status = 0;
     for (let i = 0; i < 6 && status !== 429; i++) status = (await create(ALICE, { text: 'Hi.' })).status;
     expect(status).toBe(429);

@@ -222,6 +222,7 @@ export class LiveSettingsResolver {
       resolved.provider.id,
       language,
       input.fallback_providers === undefined,
+      caller,
     );
     await assertSomeoneCanServe(
       { registry: this.registry, resilience: this.resilience },
@@ -270,6 +271,7 @@ export class LiveSettingsResolver {
     primary: ProviderId,
     language: string,
     lenient: boolean,
+    caller: Caller,
   ): Promise<{ providerId: ProviderId; voice: SynthesisRequest['voice'] }[]> {
     const out: { providerId: ProviderId; voice: SynthesisRequest['voice'] }[] = [];
     for (const [index, id] of ids.entries()) {
@@ -281,6 +283,8 @@ export class LiveSettingsResolver {
         const resolved = await this.voices.resolve({ provider: provider.id, language }, () =>
           Promise.resolve(provider.id),
         );
+        // Within the key's providers and voices: a named fallback outside them is refused, a default skipped.
+        this.usage.assertAllowed(caller, { provider: provider.id, voice: resolved.voice.id, textChars: 0 });
         out.push({ providerId: provider.id, voice: resolved.voice });
       } catch (error) {
         if (lenient) continue;

@@ -99,6 +99,7 @@ export class SessionsService {
       resolved.provider.id,
       resolved.language,
       !dto.fallback_providers,
+      (fallback) => this.usage.assertAllowed(caller, { ...fallback, textChars: countCharacters(dto.text) }),
     );
     // The primary may be down or its circuit open, as long as a fallback can serve: that is the moment
     // fallbacks exist for.
@@ -350,6 +351,8 @@ export class SessionsService {
     primary: ProviderId,
     language: string,
     lenient: boolean,
+    /** Throws when the caller's API key may not use this provider or voice (its `providers`, `voices`). */
+    assertAllowed: (fallback: { provider: string; voice: string }) => void,
   ): Promise<SessionFallback[]> {
     const fallbacks: SessionFallback[] = [];
     for (const [index, id] of ids.entries()) {
@@ -361,6 +364,9 @@ export class SessionsService {
         const resolved = await this.voices.resolve({ provider: provider.id, language }, () =>
           Promise.resolve(provider.id),
         );
+        // A key limited to some providers or voices gets fallbacks within them only: named ones are refused
+        // (400 naming the entry), default ones (DEFAULT_FALLBACK_PROVIDERS) skipped.
+        assertAllowed({ provider: provider.id, voice: resolved.voice.id });
         fallbacks.push({ provider: provider.id, voice: resolved.voice.id });
       } catch (error) {
         if (lenient) continue;
