@@ -271,6 +271,66 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
   });
 });
 
+describe('Circuit half-open recovery (in-test fault-injecting fake)', () => {
+  let engine: FaultEngine;
+  let gw: RunningApp;
+
+  beforeAll(async () => {
+    engine = await new FaultEngine().start();
+    gw = await startApp({
+      PROVIDERS: 'mock_tone,openai',
+      DEFAULT_PROVIDER: 'openai',
+      OPENAI_TTS_BASE_URL: engine.baseUrl,
+      PROVIDER_OPENAI_RETRIES: '0',
+      PROVIDER_OPENAI_BREAKER_THRESHOLD: '1',
+      PROVIDER_OPENAI_HALF_OPEN_MS: '1000',
+    });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+    await engine.close();
+  });
+
+  const listed = async () =>
+    (await getJson(gw.baseUrl, '/v1/providers')).json.providers.find((p: any) => p.id === 'openai');
+  const gauge = () => metric(gw, /^tts_provider_circuit_state\{provider="openai"\}/);
+
+  it('should report half_open once the half-open time has passed, close after a good probe, reopen after a bad one', async () => {
+    const fail = async () => {
+      engine.next({ kind: 'status', status: 500 });
+      const session = await createSession(gw.baseUrl, { text: 'A failure.', target_format: 'pcm16' });
+      expect((await collectStream(session.ws_url)).error).toMatchObject({ code: 'provider_error' });
+    };
+    await fail();
+    expect(await listed()).toMatchObject({ circuit: 'open', retry_after_s: 1 });
+    expect(await gauge()).toBe(1);
+    const refused = await postJson(gw.baseUrl, '/v1/tts/sessions', {
+      text: 'Too soon.',
+      target_format: 'pcm16',
+    });
+    expect(refused.status).toBe(503);
+    await new Promise((r) => setTimeout(r, 1100));
+    const due = await listed();
+    expect(due.circuit).toBe('half_open');
+    expect(due.retry_after_s).toBeUndefined();
+
+    // A probe that fails opens it again for another half-open time.
+    await fail();
+    expect(await listed()).toMatchObject({ circuit: 'open', retry_after_s: 1 });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await listed()).circuit).toBe('half_open');
+
+    // A probe that succeeds closes it.
+    const calls = engine.requests.length;
+    const probe = await createSession(gw.baseUrl, { text: 'The probe.', target_format: 'pcm16' });
+    expect((await collectStream(probe.ws_url)).closeCode).toBe(1000);
+    expect(engine.requests.length - calls).toBe(1);
+    expect(await listed()).toMatchObject({ circuit: 'closed' });
+    expect(await gauge()).toBe(0);
+  });
+});
+
 describe('Upstream 429 with a breaker that opens on the first counted failure (in-test fault-injecting fake)', () => {
   let engine: FaultEngine;
   let gw: RunningApp;

@@ -126,8 +126,13 @@ export class ProviderResilienceService {
     const guard = this.guard(providerId);
     const retryAfter = this.retryAfterSeconds(providerId);
     const queued = guard.bulkhead ? guard.policy.queue - guard.bulkhead.queueSlots : 0;
+    // cockatiel moves an open breaker to half-open only when the next call arrives; once the half-open time
+    // has passed, that next call is the probe, so it is reported as half-open already.
+    const probeDue =
+      guard.breaker.state === CircuitState.Open &&
+      performance.now() - guard.openedAt >= guard.policy.halfOpenMs;
     return {
-      circuit: circuitStatus(effectiveStateOf(guard)),
+      circuit: probeDue ? 'half_open' : circuitStatus(effectiveStateOf(guard)),
       ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
       inFlight: guard.inFlight,
       queued,
