@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import type WebSocket from 'ws';
 import { decodeAudio } from './support/audio-check';
 import { createSession, getJson, postJson } from './support/app';
 import { FaultEngine } from './support/fault-engine';
@@ -108,21 +109,22 @@ describe('Several replicas on one Redis', () => {
     const order = (into: string[]) => (_ws: unknown, m: any, isBinary: boolean) => {
       if (!isBinary) into.push(m.type === 'audio' ? `audio:${m.seq}` : m.type);
     };
-    const reference: string[] = [];
-    await collectStream(
-      `${(await createSession(a.baseUrl, { text, target_format: 'pcm16' })).ws_url}?timings=words`,
-      { onMessage: order(reference) },
-    );
-    // The frame right after the second sentence's timings.
-    const second = reference.indexOf('timings', reference.indexOf('timings') + 1);
-    expect(second).toBeGreaterThan(1);
-    const seq = Number(reference[second + 1].split(':')[1]);
+    // N: the frame right after the second sentence's timings, in this stream's own numbering (how frames
+    // are cut depends on timing, so another run of the same text may number them differently).
     const session = await createSession(a.baseUrl, { text, target_format: 'pcm16' });
+    let timings = 0;
+    let seq = 0;
     await collectStream(`${on(a, session.ws_url)}?timings=words`, {
-      onMessage: (ws, m) => {
-        if (m.seq === seq - 1) ws.terminate();
+      onMessage: (ws, m, isBinary) => {
+        if (isBinary) return;
+        if (m.type === 'timings') timings++;
+        if (m.type === 'audio' && timings === 2 && !seq) {
+          seq = m.seq;
+          ws.terminate();
+        }
       },
     });
+    expect(seq).toBeGreaterThan(1);
     const resumed: string[] = [];
     const result = await collectStream(`${on(b, session.ws_url)}?timings=words&from_seq=${seq}`, {
       onMessage: order(resumed),
@@ -130,6 +132,71 @@ describe('Several replicas on one Redis', () => {
     });
     expect({ code: result.closeCode, error: result.error }).toEqual({ code: 1000, error: undefined });
     expect(resumed.slice(0, 2)).toEqual(['timings', `audio:${seq}`]);
+  });
+
+  it('should resume on B from the frame after the last one received while A still streams, byte for byte to eos', async () => {
+    const reference = await collectStream(
+      (await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' })).ws_url,
+    );
+    const session = await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' });
+    // What a real client does: it keeps the last seq it got and asks for the next one, at once.
+    const first = await collectStream(on(a, session.ws_url), {
+      onMessage: (ws, message) => {
+        if (message.seq === 8) ws.terminate();
+      },
+    });
+    const last = Math.max(...first.audio.map((x) => x.seq!));
+    const resumed = await collectStream(`${on(b, session.ws_url)}?from_seq=${last + 1}`, {
+      timeoutMs: 20000,
+    });
+    expect({ code: resumed.closeCode, error: resumed.error }).toEqual({ code: 1000, error: undefined });
+    expect(resumed.eos).toBeDefined();
+    expect(resumed.audio.map((x) => x.seq)).toEqual(resumed.audio.map((_, i) => i + last + 1));
+    expect(Buffer.concat([first.bytes, resumed.bytes]).equals(reference.bytes)).toBe(true);
+  });
+
+  it('should keep session creates on B fast while a reader on B waits on an idle stream from A', async () => {
+    // The engine sends 200 ms of audio, then nothing: the stream stays open and idle.
+    engine.next({ kind: 'stall', afterBytes: 9600 });
+    const session = await createSession(a.baseUrl, {
+      text: 'This engine stops answering after a moment.',
+      target_format: 'pcm16',
+      provider: 'openai',
+    });
+    await collectStream(on(a, session.ws_url), {
+      onMessage: (ws, message) => {
+        if (message.type === 'audio') ws.terminate();
+      },
+    });
+    let reader: WebSocket | undefined;
+    let frames = 0;
+    const reading = collectStream(`${on(b, session.ws_url)}?from_seq=1`, {
+      onOpen: (ws) => (reader = ws),
+      onMessage: (_ws, message) => {
+        if (message.type === 'audio') frames++;
+      },
+      timeoutMs: 20000,
+    }).catch(() => undefined);
+    try {
+      await waitFor(() => frames > 0, 5000);
+      // Replayed what Redis holds: the reader now waits on the stream (XREAD BLOCK) for more.
+      await new Promise((r) => setTimeout(r, 300));
+      const took: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const started = performance.now();
+        const created = await postJson(b.baseUrl, '/v1/tts/sessions', {
+          text: `Fast ${i}.`,
+          target_format: 'pcm16',
+        });
+        took.push(performance.now() - started);
+        expect(created.status).toBe(201);
+      }
+      expect(took.filter((ms) => ms >= 300)).toEqual([]);
+    } finally {
+      reader?.terminate();
+      await reading;
+      await fetch(`${b.baseUrl}/v1/tts/sessions/${session.session_id}`, { method: 'DELETE' });
+    }
   });
 
   it('should cancel a stream running on A from a DELETE on B within a second', async () => {
@@ -225,6 +292,99 @@ describe('Several replicas on one Redis', () => {
       victim.child.kill('SIGKILL');
     }
   });
+
+  it('should answer stream_lost to a resume on B from the frame after the last one received when A is killed', async () => {
+    const victim = await startServer(env());
+    try {
+      await untilReady(victim);
+      const session = await createSession(victim.baseUrl, {
+        text: 'This stream will lose its producer halfway through, which is a pity.',
+        target_format: 'pcm16',
+      });
+      let last = 0;
+      await collectStream(on(victim, session.ws_url), {
+        onMessage: (_ws, message) => {
+          if (message.type !== 'audio') return;
+          last = Math.max(last, message.seq);
+          if (message.seq === 10) victim.child.kill('SIGKILL');
+        },
+      }).catch(() => undefined);
+      // The frames the client got last may never have reached Redis: they died with the producer.
+      const resumed = await collectStream(`${on(b, session.ws_url)}?from_seq=${last + 1}`, {
+        timeoutMs: 15000,
+      });
+      expect(resumed.error).toMatchObject({ code: 'stream_lost' });
+      expect(resumed.closeCode).toBe(4502);
+      expect(resumed.eos).toBeUndefined();
+      expect(resumed.audio.map((x) => x.seq)).toEqual(resumed.audio.map((_, i) => i + last + 1));
+    } finally {
+      victim.child.kill('SIGKILL');
+    }
+  });
+
+  it('should mirror every frame despite dropped Redis connections mid-stream: a resume on B gets them all', async () => {
+    const text =
+      'Connections to Redis drop while this stream runs, and no frame may go missing because of it.';
+    const reference = await collectStream(
+      (await createSession(a.baseUrl, { text, target_format: 'pcm16' })).ws_url,
+    );
+    const session = await createSession(a.baseUrl, { text, target_format: 'pcm16' });
+    const first = await collectStream(on(a, session.ws_url), {
+      onMessage: (_ws, message) => {
+        // Every client connection dropped by Redis itself (a blip): the gateways reconnect within ~100 ms.
+        if ([3, 6, 9, 12].includes(message.seq)) redis.cli('CLIENT', 'KILL', 'TYPE', 'normal');
+      },
+      timeoutMs: 20000,
+    });
+    expect(first.closeCode).toBe(1000);
+    const key = `tts:{${session.session_id}}:audio`;
+    await waitFor(() => redis.cli('XREVRANGE', key, '+', '-', 'COUNT', '1').includes('eos'), 5000);
+    await Promise.all([untilReady(a), untilReady(b)]);
+    const resumed = await collectStream(`${on(b, session.ws_url)}?from_seq=2`, { timeoutMs: 20000 });
+    expect({ code: resumed.closeCode, error: resumed.error }).toEqual({ code: 1000, error: undefined });
+    expect(resumed.audio.map((x) => x.seq)).toEqual(resumed.audio.map((_, i) => i + 2));
+    const firstFrame = first.audio.find((x) => x.seq === 1)!.data;
+    expect(Buffer.concat([firstFrame, resumed.bytes]).equals(reference.bytes)).toBe(true);
+  }, 40000);
+
+  it('should report a hung Redis (SIGSTOP) down within seconds, refuse creates with 503 promptly, and recover on SIGCONT', async () => {
+    const session = await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' });
+    const running = collectStream(on(a, session.ws_url), { timeoutMs: 20000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const pausedAt = performance.now();
+    redis.pause();
+    try {
+      const started = performance.now();
+      const refused = await postJson(b.baseUrl, '/v1/tts/sessions', {
+        text: 'Hung.',
+        target_format: 'pcm16',
+      });
+      expect({ status: refused.status, code: refused.json?.code }).toEqual({
+        status: 503,
+        code: 'state_unavailable',
+      });
+      expect(performance.now() - started).toBeLessThan(2000);
+      await waitFor(async () => (await fetch(`${b.baseUrl}/readyz`)).status === 503, 6000);
+      expect(performance.now() - pausedAt).toBeLessThan(6000);
+      const ready = (await getJson(b.baseUrl, '/readyz')).json;
+      expect(ready.error?.redis ?? ready.details?.redis).toMatchObject({ status: 'down' });
+      // Known down: refused at once.
+      const again = performance.now();
+      expect(
+        (await postJson(a.baseUrl, '/v1/tts/sessions', { text: 'Hung.', target_format: 'pcm16' })).status,
+      ).toBe(503);
+      expect(performance.now() - again).toBeLessThan(500);
+      // The stream already running on A finishes from memory.
+      expect((await running).closeCode).toBe(1000);
+    } finally {
+      redis.resume();
+    }
+    await waitFor(async () => (await fetch(`${a.baseUrl}/readyz`)).status === 200, 10000);
+    await waitFor(async () => (await fetch(`${b.baseUrl}/readyz`)).status === 200, 10000);
+    const back = await createSession(a.baseUrl, { text: 'Back after the hang.', target_format: 'pcm16' });
+    const streamed = await collectStream(on(b, back.ws_url));
+    expect({ code: streamed.closeCode, eos: !!streamed.eos }).toEqual({ code: 1000, eos: true });
+  }, 40000);
 
   it('should refuse new sessions with 503 state_unavailable while Redis is down, finish running streams, and recover', async () => {
     const session = await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' });

@@ -53,7 +53,7 @@ export class HealthController {
         if (!this.redis.enabled) return check.up({ mode: 'in-process' });
         return this.redis.ready
           ? check.up({ mode: 'redis' })
-          : check.down({ mode: 'redis', reason: 'not connected' });
+          : check.down({ mode: 'redis', reason: this.redis.unreadyReason ?? 'not connected' });
       },
       async () => {
         const id = await this.registry.defaultProviderId();

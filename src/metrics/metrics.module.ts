@@ -50,7 +50,7 @@ const metricProviders = [
   }),
   makeCounterProvider({
     name: METRIC.resumesTotal,
-    help: 'Reconnects with ?from_seq, by outcome (resumed, unavailable, invalid).',
+    help: 'Reconnects with ?from_seq, by outcome (resumed, unavailable, invalid, lost: the producing replica died).',
     labelNames: ['outcome'],
   }),
   makeCounterProvider({

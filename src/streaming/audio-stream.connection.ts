@@ -139,7 +139,16 @@ export class AudioStreamConnection implements StreamReader {
         `session ${session.id} can no longer be resumed: its audio is kept for ${this.deps.config.resumeWindowSeconds} s (RESUME_WINDOW_SECONDS) after the stream ended or the client left, within RESUME_RETAINED_BYTES for all ended streams (the oldest are freed first)`,
       );
     }
-    const cursor = await log.open(fromSeq);
+    let cursor: Awaited<ReturnType<typeof log.open>>;
+    try {
+      cursor = await log.open(fromSeq);
+    } catch (error) {
+      // With Redis, a resume of another replica's stream can find its producer gone (stream_lost) or its
+      // copy in Redis incomplete (resume_unavailable).
+      if (error instanceof GatewayException)
+        resumes.inc({ outcome: error.code === ErrorCode.StreamLost ? 'lost' : 'unavailable' });
+      throw error;
+    }
     if (cursor === 'beyond_end') {
       resumes.inc({ outcome: 'invalid' });
       throw invalidFromSeq(

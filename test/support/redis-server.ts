@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { freePort, waitFor } from './server-process';
 
@@ -9,6 +9,12 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port (after `stop`). */
   start(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open, nothing is answered — a hung Redis. */
+  pause(): void;
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void;
+  /** Runs `redis-cli` against it and returns the trimmed reply. */
+  cli(...args: string[]): string;
 }
 
 /**
@@ -45,8 +51,27 @@ export async function startRedis(): Promise<RedisServer> {
       c.kill('SIGTERM');
     });
   };
+  const signal = (name: NodeJS.Signals) => {
+    if (child && child.exitCode === null) child.kill(name);
+  };
+  const stopAndContinue = async () => {
+    // A stopped process does not act on SIGTERM until it runs again.
+    signal('SIGCONT');
+    await stop();
+  };
   await start();
-  return { port, url: `redis://127.0.0.1:${port}`, stop, start };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop: stopAndContinue,
+    start,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+    cli: (...args) =>
+      execFileSync('redis-cli', ['-p', String(port), ...args])
+        .toString()
+        .trim(),
+  };
 }
 
 function canConnect(port: number): Promise<boolean> {
