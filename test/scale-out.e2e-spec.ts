@@ -255,10 +255,18 @@ describe('Several replicas on one Redis', () => {
         provider: 'openai',
       });
       expect(refused.status).toBe(503);
+      // A replica that starts while the circuit is open knows it from Redis, as soon as it is ready.
+      const late = await startServer(env());
+      try {
+        await untilReady(late);
+        expect(await openOn(late)).toBe('open');
+      } finally {
+        await late.stop();
+      }
     } finally {
       engine.fallback = { kind: 'ok' };
     }
-  });
+  }, 30000);
 
   it('should end a resume on B with stream_lost (after replaying what Redis held) when A is killed mid-stream', async () => {
     const victim = await startServer(env());

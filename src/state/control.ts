@@ -20,6 +20,8 @@ export abstract class CircuitSync {
   abstract onRemote(listener: (provider: ProviderId, open: boolean, untilEpochMs: number) => void): void;
   /** Until when another replica last declared the circuit open (on start-up), if it still is. */
   abstract current(provider: ProviderId): Promise<number | undefined>;
+  /** Shared state became reachable (first connect, reconnect): `current` may know more than before. */
+  abstract onConnected(listener: () => void): void;
 }
 
 export class LocalStreamControl extends StreamControl {
@@ -39,6 +41,7 @@ export class LocalCircuitSync extends CircuitSync {
   current(): Promise<number | undefined> {
     return Promise.resolve(undefined);
   }
+  onConnected(): void {}
 }
 
 export class RedisStreamControl extends StreamControl {
@@ -76,8 +79,11 @@ export class RedisCircuitSync extends CircuitSync {
   onRemote(listener: (provider: ProviderId, open: boolean, untilEpochMs: number) => void): void {
     this.redis.onControl((m) => m.t === 'circuit' && listener(m.p as ProviderId, m.open, m.until));
   }
+  onConnected(listener: () => void): void {
+    this.redis.onConnected(listener);
+  }
   async current(provider: ProviderId): Promise<number | undefined> {
-    if (!this.redis.ready) return undefined;
+    if (!this.redis.usable) return undefined;
     const value = await this.redis
       .run('circuit_state', (c) => c.get(`tts:circuit:{${provider}}`))
       .catch(() => null);

@@ -35,6 +35,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private commands: RedisCommands | undefined;
   private subscriber: RedisCommands | undefined;
   private readonly listeners = new Set<(message: ControlMessage) => void>();
+  private readonly connectedListeners = new Set<() => void>();
   private readonly blocking = new Set<RedisCommands>();
   private wasReady = false;
   /** The last PING on the commands connection was answered in time. */
@@ -144,6 +145,14 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
+  /**
+   * Called each time the commands connection becomes usable (first connect and every reconnect): state read
+   * once at start-up, such as circuits other replicas hold open, is read again then.
+   */
+  onConnected(listener: () => void): void {
+    this.connectedListeners.add(listener);
+  }
+
   /** Control messages from other replicas. */
   onControl(listener: (message: ControlMessage) => void): () => void {
     this.listeners.add(listener);
@@ -212,6 +221,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       }
       this.version = { text, ok };
       this.up.set(ok ? 1 : 0);
+      if (ok) for (const listener of this.connectedListeners) listener();
     } catch (error) {
       // Not answered: the watchdog's PING decides whether the connection is hung; the next ready retries.
       this.logger.debug(

@@ -144,10 +144,20 @@ export class ProviderResilienceService {
    * picks up circuits another replica holds open.
    */
   async track(providerIds: readonly ProviderId[]): Promise<void> {
+    for (const id of providerIds) this.guard(id);
+    // Redis may not be connected yet when the gateway starts (or may come back later): read again then.
+    this.circuits.onConnected(() => void this.readRemoteCircuits(providerIds));
+    await this.readRemoteCircuits(providerIds);
+  }
+
+  private async readRemoteCircuits(providerIds: readonly ProviderId[]): Promise<void> {
     for (const id of providerIds) {
       const guard = this.guard(id);
       const until = await this.circuits.current(id).catch(() => undefined);
-      if (until) guard.remoteOpenUntil = until;
+      if (until && until > guard.remoteOpenUntil) {
+        guard.remoteOpenUntil = until;
+        this.circuitState.set({ provider: id }, gaugeValue(effectiveStateOf(guard)));
+      }
     }
   }
 
