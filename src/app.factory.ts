@@ -112,7 +112,27 @@ function buildOpenApiDocument(app: NestFastifyApplication, publicBaseUrl: string
     const get = document.paths[path]?.get;
     if (get) get.security = [];
   }
+  errorsAsJson(document);
   return document;
+}
+
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+
+/**
+ * Every error answer is JSON, whatever a route sends on success: `@ApiProduces` would list a route's error
+ * responses under its success types too (text/plain on /metrics), so they are put back under JSON.
+ */
+function errorsAsJson(document: OpenAPIObject): void {
+  for (const item of Object.values(document.paths)) {
+    for (const method of HTTP_METHODS) {
+      for (const [status, response] of Object.entries(item[method]?.responses ?? {})) {
+        if (!/^[45]/.test(status) || !response || !('content' in response) || !response.content) continue;
+        const media = Object.values(response.content);
+        if (media.length > 0 && !response.content['application/json'])
+          response.content = { 'application/json': media[0] };
+      }
+    }
+  }
 }
 
 function openApiConfig(publicBaseUrl: string | undefined) {

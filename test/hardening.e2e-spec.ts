@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createWriteStream, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { get as httpGet, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { decodeAudio } from './support/audio-check';
@@ -62,6 +65,41 @@ function childrenOf(pid: number): string[] {
   return out;
 }
 
+/** The `/file` spools `pid` holds open in `dir` (a spool is unlinked once open: "… (deleted)"). */
+function openSpools(pid: number, dir: string): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.startsWith(join(dir, 'tts-file-'))) out.push(target);
+    } catch {
+      // the descriptor closed while we looked
+    }
+  }
+  return out;
+}
+
+/** GETs `url` into `file`, streamed (bodies of minutes of audio stay out of the test's memory). */
+function fetchToFile(url: string, file: string): Promise<{ status: number; headers: IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, (res) => {
+      pipeline(res, createWriteStream(file)).then(
+        () => resolve({ status: res.statusCode ?? 0, headers: res.headers }),
+        reject,
+      );
+    }).on('error', reject);
+  });
+}
+
+/** Spool files still named in `dir` (other temporary files, such as the Opus binding's copies, aside). */
+function spoolsIn(dir: string): string[] {
+  return readdirSync(dir).filter((name) => name.startsWith('tts-file-'));
+}
+
+async function metricsOf(baseUrl: string): Promise<string> {
+  return (await fetch(`${baseUrl}/metrics`)).text();
+}
+
 describe('Exhaustion: a client that floods messages', () => {
   let server: ServerProcess;
 
@@ -90,7 +128,12 @@ describe('Exhaustion: a client that floods messages', () => {
     }, 10000);
     const grownMiB = (rssKiB(server.child.pid!) - before) / 1024;
     expect(grownMiB).toBeLessThan(60);
-    ws.terminate();
+    // Reading again, the client finds the close the server sent it: policy_violation, 4429.
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })),
+    );
+    (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await closed).toEqual({ code: 4429, reason: 'policy_violation' });
     expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
   });
 });
@@ -242,6 +285,103 @@ describe('/file: bounded, counted and limited like any synthesis', () => {
   });
 });
 
+describe('/file memory: bounded whatever the audio length', () => {
+  let server: ServerProcess;
+  /** The server's os.tmpdir(): where its spools go, and nothing else. */
+  let spoolDir: string;
+  // The tone generator at speed 0.25: 280 ms a letter, 200 ms a space; the trailing space is trimmed.
+  const blocks = 300;
+  const text = 'abcdefghij '.repeat(blocks);
+  const seconds = blocks * 10 * 0.28 + (blocks - 1) * 0.2; // 899.8 s
+  const fileUrl = (id: string, format: string) =>
+    `${server.baseUrl}/v1/tts/sessions/${id}/file?format=${format}&sample_rate_hz=8000`;
+
+  beforeAll(async () => {
+    spoolDir = mkdtempSync(join(tmpdir(), 'tts-spool-'));
+    server = await startServer({ TMPDIR: spoolDir });
+    await untilReady(server);
+  });
+
+  afterAll(async () => {
+    await server.stop();
+    rmSync(spoolDir, { recursive: true, force: true });
+  });
+
+  it('should stream six 15-minute files at once, in every whole-file format, with memory far below their audio and no spool left', async () => {
+    const formats = ['wav', 'mp3', 'flac', 'opus', 'mulaw', 'pcm16'];
+    const pid = server.child.pid!;
+    // Warm-up: codec threads, compiled code and the heap's working size are not what this measures.
+    const warm = await createSession(server.baseUrl, {
+      text: 'abcdefghij '.repeat(20),
+      target_format: 'wav',
+      speed: 0.25,
+    });
+    await Promise.all(formats.map(async (f) => (await fetch(fileUrl(warm.session_id, f))).arrayBuffer()));
+    const long = await createSession(server.baseUrl, { text, target_format: 'wav', speed: 0.25 });
+    await new Promise((r) => setTimeout(r, 500));
+    const before = rssKiB(pid);
+    let peak = before;
+    let spools = 0;
+    const watch = setInterval(() => {
+      peak = Math.max(peak, rssKiB(pid));
+      spools = Math.max(spools, openSpools(pid, spoolDir).length);
+    }, 50);
+    const out = mkdtempSync(join(tmpdir(), 'tts-bodies-'));
+    try {
+      const answers = await Promise.all(
+        formats.map((f) => fetchToFile(fileUrl(long.session_id, f), join(out, `body.${f}`))),
+      );
+      clearInterval(watch);
+      // The engine's PCM (24 kHz s16) of one of these requests is ~41 MiB: held whole, six would need ~250.
+      const grownMiB = (peak - before) / 1024;
+      expect(grownMiB).toBeLessThan(120); // a few buffers per request ...
+      expect(spools).toBeGreaterThan(0); // ... as the PCM went to disk
+      for (const [i, format] of formats.entries()) {
+        expect(answers[i].status).toBe(200);
+        expect(answers[i].headers['x-sample-rate']).toBe('8000');
+        const decoded = await decodeAudio(readFileSync(join(out, `body.${format}`)), format, 8000);
+        expect({ format, errors: decoded.errors }).toEqual({ format, errors: '' });
+        expect(decoded.duration).toBeCloseTo(seconds, 1);
+      }
+      await waitFor(() => openSpools(pid, spoolDir).length === 0, 5000);
+      expect(spoolsIn(spoolDir)).toEqual([]);
+      expect(await metricsOf(server.baseUrl)).toMatch(/^tts_active_streams\{route="file"\} 0$/m);
+    } finally {
+      clearInterval(watch);
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 240000);
+
+  it('should free the spool and the slot when the client leaves before the headers or mid-body', async () => {
+    const pid = server.child.pid!;
+    const s = await createSession(server.baseUrl, { text, target_format: 'wav', speed: 0.25 });
+    // Before the headers: the PCM is being rendered into its spool when the connection drops.
+    const socket = connect(server.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(`GET /v1/tts/sessions/${s.session_id}/file?format=flac HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await waitFor(() => openSpools(pid, spoolDir).length > 0, 10000);
+    socket.destroy();
+    await waitFor(() => openSpools(pid, spoolDir).length === 0, 5000);
+    // Mid-body: the first bytes read, then gone.
+    const leaving = new AbortController();
+    const res = await fetch(fileUrl(s.session_id, 'wav'), { signal: leaving.signal });
+    expect(res.status).toBe(200);
+    expect((await res.body!.getReader().read()).done).toBe(false);
+    expect(openSpools(pid, spoolDir).length).toBe(1); // the body streams from its spool
+    leaving.abort();
+    await waitFor(
+      async () => /^tts_active_streams\{route="file"\} 0$/m.test(await metricsOf(server.baseUrl)),
+      5000,
+    );
+    await waitFor(() => openSpools(pid, spoolDir).length === 0, 5000);
+    expect(spoolsIn(spoolDir)).toEqual([]);
+    // And the slots are back: the same session is served whole.
+    const again = await fetch(fileUrl(s.session_id, 'mulaw'));
+    expect(again.status).toBe(200);
+    expect((await again.arrayBuffer()).byteLength).toBe(Math.round(seconds * 8000));
+  }, 120000);
+});
+
 describe('Per-client fairness', () => {
   let gw: RunningApp;
 
@@ -298,6 +438,53 @@ describe('Per-client fairness', () => {
     await other.waitFor((m) => m.type === 'eos');
     expect(other.messages((m) => m.type === 'error')).toEqual([]);
     for (const c of [spent, other]) c.close();
+  });
+});
+
+describe('The one gateway-wide cap (MAX_CONCURRENT_STREAMS) across routes', () => {
+  let gw: RunningApp;
+
+  beforeAll(async () => {
+    gw = await startApp({ MOCK_TONE_REALTIME_FACTOR: '1', MAX_CONCURRENT_STREAMS: '1', TRUST_PROXY: 'true' });
+  });
+
+  afterAll(async () => {
+    await gw.close();
+  });
+
+  it("should refuse another client's stream (4503), /file and /v1/audio/speech (503, Retry-After) while one stream runs", async () => {
+    const as = (client: string) => ({ 'x-forwarded-for': client });
+    const create = async (client: string, text: string) =>
+      (await postJson(gw.baseUrl, '/v1/tts/sessions', { text, target_format: 'pcm16' }, as(client))).json;
+    const a = await create('10.3.0.1', 'One stream holds the only slot for a second or two.');
+    const b = await create('10.3.0.2', 'Another client.');
+    const holding = collectStream(a.ws_url, { headers: as('10.3.0.1') });
+    await waitFor(
+      async () => /^tts_active_streams\{route="stream"\} 1$/m.test(await metricsOf(gw.baseUrl)),
+      5000,
+    );
+
+    const stream = await collectStream(b.ws_url, { headers: as('10.3.0.2') });
+    expect(stream).toMatchObject({ closeCode: 4503, error: { code: 'too_many_streams' } });
+    const file = await fetch(`${gw.baseUrl}/v1/tts/sessions/${b.session_id}/file`, {
+      headers: as('10.3.0.2'),
+    });
+    expect(file.status).toBe(503);
+    expect(Number(file.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await file.json()).toMatchObject({ code: 'too_many_streams' });
+    const speech = await postJson(
+      gw.baseUrl,
+      '/v1/audio/speech',
+      { model: 'mock_tone', voice: 'alloy', input: 'Hi.' },
+      as('10.3.0.2'),
+    );
+    expect(speech.status).toBe(503);
+    expect(Number(speech.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(speech.json).toMatchObject({ error: { code: 'too_many_streams', type: 'service_unavailable' } });
+
+    expect((await holding).closeCode).toBe(1000);
+    // The slot is free again: the refused session was not consumed.
+    expect((await collectStream(b.ws_url, { headers: as('10.3.0.2') })).closeCode).toBe(1000);
   });
 });
 
@@ -386,6 +573,22 @@ describe('Leaks and trust', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(del.status).toBe(204);
+  });
+
+  it('should purge a deleted session: no text in it any more, and no file of it', async () => {
+    const s = await createSession(gw.baseUrl, { text: 'Forget what I said.', target_format: 'wav' });
+    expect((await fetch(`${gw.baseUrl}/v1/tts/sessions/${s.session_id}/file`)).status).toBe(200);
+    expect((await fetch(`${gw.baseUrl}/v1/tts/sessions/${s.session_id}`, { method: 'DELETE' })).status).toBe(
+      204,
+    );
+    const after = await getJson(gw.baseUrl, `/v1/tts/sessions/${s.session_id}`);
+    expect(after.status).toBe(200);
+    expect(after.json).toMatchObject({ status: 'cancelled', text: '' });
+    expect(after.text).not.toContain('Forget');
+    const file = await fetch(`${gw.baseUrl}/v1/tts/sessions/${s.session_id}/file`);
+    expect(file.status).toBe(404);
+    expect(file.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await file.json()).toMatchObject({ code: 'session_not_found' });
   });
 
   it('should say a missing model is required and where a voice of another provider belongs', async () => {
@@ -512,4 +715,127 @@ describe('OpenAPI document', () => {
       await gw.close();
     }
   }, 60000);
+
+  describe('what the audio and OpenAI-compatible routes document', () => {
+    let gw: RunningApp;
+    let doc: any;
+    const operations = () =>
+      Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, item]) =>
+        Object.entries(item).map(([method, op]) => ({ path, method, op })),
+      );
+    const ref = (name: string) => `#/components/schemas/${name}`;
+
+    beforeAll(async () => {
+      gw = await startApp({ PROVIDERS: 'mock_tone,espeak' });
+      doc = (await getJson(gw.baseUrl, '/docs-json')).json;
+    });
+
+    afterAll(async () => {
+      await gw.close();
+    });
+
+    it('should document every error answer as JSON, the audio types on the 200s alone', () => {
+      for (const { path, method, op } of operations()) {
+        for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
+          if (Number(status) < 400 || !response.content) continue;
+          expect({ path, method, status, types: Object.keys(response.content) }).toEqual({
+            path,
+            method,
+            status,
+            types: ['application/json'],
+          });
+        }
+      }
+      for (const op of [doc.paths['/v1/tts/sessions/{id}/file'].get, doc.paths['/v1/audio/speech'].post]) {
+        const types = Object.keys(op.responses['200'].content);
+        expect(types.length).toBeGreaterThanOrEqual(6);
+        expect(types.every((t) => t.startsWith('audio/') || t === 'text/event-stream')).toBe(true);
+      }
+    });
+
+    it("should document the headers /file and /v1/audio/speech send, and /file's errors in the gateway's shape", async () => {
+      const file = doc.paths['/v1/tts/sessions/{id}/file'].get.responses;
+      expect(Object.keys(file['200'].headers)).toEqual(
+        expect.arrayContaining(['X-Sample-Rate', 'Content-Disposition']),
+      );
+      expect(file['404'].content['application/json'].schema.$ref).toBe(ref('ErrorResponseDto'));
+      const speech = doc.paths['/v1/audio/speech'].post.responses;
+      expect(Object.keys(speech['200'].headers)).toEqual(
+        expect.arrayContaining(['X-Provider', 'X-Voice', 'X-Sample-Rate', 'X-Channels']),
+      );
+      // ... and the route really sends them.
+      const s = await createSession(gw.baseUrl, { text: 'Headers.', target_format: 'wav' });
+      const got = await fetch(`${gw.baseUrl}/v1/tts/sessions/${s.session_id}/file`);
+      await got.arrayBuffer();
+      expect(got.headers.get('x-sample-rate')).toBe('24000');
+      expect(got.headers.get('content-disposition')).toBe(`attachment; filename="${s.session_id}.wav"`);
+      const spoken = await fetch(`${gw.baseUrl}/v1/audio/speech`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mock_tone', voice: 'alloy', input: 'Headers.' }),
+      });
+      await spoken.arrayBuffer();
+      for (const header of ['x-provider', 'x-voice', 'x-sample-rate', 'x-channels'])
+        expect(spoken.headers.get(header)).toBeTruthy();
+    });
+
+    it('should document the OpenAI error envelope the OpenAI-compatible routes send', async () => {
+      const envelope = doc.components.schemas.OpenAiErrorResponseDto;
+      expect(envelope.properties.error.$ref).toBe(ref('OpenAiErrorDto'));
+      const inner = doc.components.schemas.OpenAiErrorDto;
+      expect(Object.keys(inner.properties).sort()).toEqual(['code', 'message', 'param', 'type']);
+      const speech = doc.paths['/v1/audio/speech'].post.responses;
+      const schemaOf = (responses: any, status: number) =>
+        responses[status].content['application/json'].schema;
+      for (const status of [401, 429, 503])
+        expect(schemaOf(speech, status).$ref).toBe(ref('OpenAiErrorResponseDto'));
+      // Bodies the JSON parser refuses before the route come in the gateway's shape, documented as such.
+      expect(schemaOf(speech, 400).oneOf.map((s: any) => s.$ref)).toEqual([
+        ref('OpenAiErrorResponseDto'),
+        ref('ErrorResponseDto'),
+      ]);
+      expect(schemaOf(speech, 415).$ref).toBe(ref('ErrorResponseDto'));
+      for (const path of ['/v1/models', '/v1/audio/voices']) {
+        expect(schemaOf(doc.paths[path].get.responses, 401).$ref).toBe(ref('OpenAiErrorResponseDto'));
+      }
+      // What the route really answers has the documented shape.
+      const invalid = await postJson(gw.baseUrl, '/v1/audio/speech', { voice: 'alloy', input: 'Hi.' });
+      expect(invalid.status).toBe(400);
+      expect(Object.keys(invalid.json)).toEqual(['error']);
+      expect(Object.keys(invalid.json.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+      const notJson = await fetch(`${gw.baseUrl}/v1/audio/speech`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: 'hi',
+      });
+      expect(notJson.status).toBe(415);
+      expect(await notJson.json()).toMatchObject({ statusCode: 415, code: 'unsupported_media_type' });
+    });
+
+    it('should offer createSession examples that "Try it out" can send to a gateway with the default providers', async () => {
+      const examples = Object.values(
+        doc.paths['/v1/tts/sessions'].post.requestBody.content['application/json'].examples as Record<
+          string,
+          { value: Record<string, unknown> }
+        >,
+      );
+      expect(examples.length).toBeGreaterThan(0);
+      // Every provider whose dependencies are present, as a fresh install runs.
+      const fresh = await startApp({ PROVIDERS: undefined });
+      try {
+        for (const { value } of examples) {
+          expect(value).not.toHaveProperty('fallback_providers');
+          const res = await postJson(fresh.baseUrl, '/v1/tts/sessions', value);
+          expect({ value, status: res.status, body: res.status === 201 ? undefined : res.json }).toEqual({
+            value,
+            status: 201,
+            body: undefined,
+          });
+          expect((await collectStream(res.json.ws_url)).closeCode).toBe(1000);
+        }
+      } finally {
+        await fresh.close();
+      }
+    });
+  });
 });

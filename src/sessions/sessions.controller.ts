@@ -12,9 +12,9 @@ import {
   Res,
 } from '@nestjs/common';
 import {
+  ApiBody,
   ApiOperation,
   ApiParam,
-  ApiProduces,
   ApiTags,
   ApiOkResponse,
   ApiCreatedResponse,
@@ -51,6 +51,33 @@ export class SessionsController {
     summary: 'Create a synthesis session',
     description:
       'Validates the request and returns the WebSocket URL on which the audio will stream (`WS /v1/tts/stream/{session_id}`, described in the AsyncAPI document at /docs/asyncapi.json).',
+  })
+  // Examples for "Try it out" that any gateway serves: no provider, voice or fallback that may be off.
+  @ApiBody({
+    type: CreateSessionDto,
+    examples: {
+      minimal: {
+        summary: 'The default provider and voice, as WAV',
+        value: { text: 'Hello from the TTS gateway.', target_format: 'wav' },
+      },
+      telephony: {
+        summary: 'G.711 mu-law at 8 kHz in 20 ms frames',
+        value: {
+          text: 'Hello from the TTS gateway.',
+          target_format: 'mulaw',
+          sample_rate_hz: 8000,
+          frame_ms: 20,
+        },
+      },
+      ssml: {
+        summary: 'SSML with a pause',
+        value: {
+          text: '<speak>Hello <break time="300ms"/> from the TTS gateway.</speak>',
+          text_format: 'ssml',
+          target_format: 'opus',
+        },
+      },
+    },
   })
   @ApiCreatedResponse({ type: SessionDto })
   @ApiErrorResponses(400, 401, 413, 415, 429, 503)
@@ -99,8 +126,30 @@ export class SessionsController {
       "Synthesizes the session text and streams one file of the format (default: the session's target_format) at the session's rate (or `sample_rate_hz`), with exact container sizes.",
   })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiProduces(...new Set(Object.values(AUDIO_FORMAT_SPECS).map((s) => s.contentType)))
-  @ApiOkResponse({ description: 'Audio file', schema: { type: 'string', format: 'binary' } })
+  // The audio types on the 200 alone (not @ApiProduces, which would list the JSON errors under them too).
+  @ApiOkResponse({
+    description: 'The audio file, streamed.',
+    content: Object.fromEntries(
+      [...new Set(Object.values(AUDIO_FORMAT_SPECS).map((s) => s.contentType))].map((type) => [
+        type,
+        { schema: { type: 'string', format: 'binary' } },
+      ]),
+    ),
+    headers: {
+      'Content-Disposition': {
+        description: 'Names the file: `attachment; filename="<session_id>.<extension>"`.',
+        schema: { type: 'string', example: 'attachment; filename="3f2b….wav"' },
+      },
+      'X-Sample-Rate': {
+        description: "Sample rate of the audio in Hz (the session's, or `sample_rate_hz`).",
+        schema: { type: 'integer', example: 24000 },
+      },
+      'Content-Length': {
+        description: 'The exact body length, for pcm16, mulaw, alaw and wav (other formats are chunked).',
+        schema: { type: 'integer' },
+      },
+    },
+  })
   @ApiErrorResponses(400, 401, 404, 413, 429, 503)
   async file(
     @Param('id') id: string,

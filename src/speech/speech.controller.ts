@@ -1,10 +1,10 @@
 import { Body, Controller, Get, Inject, Post, Req, Res, UseFilters } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { SessionCreationLimit } from '../common/guards/rate-limit.decorator';
 import { watchResponseStall } from '../common/http/response-stall';
-import { ApiErrorResponses } from '../common/openapi/api-errors';
+import { ApiOpenAiErrorResponses } from '../common/openapi/api-errors';
 import { callerOf } from '../auth/caller';
 import { UsageService } from '../auth/usage.service';
 import { toGatewayException } from '../common/errors/to-gateway-exception';
@@ -23,8 +23,8 @@ import { TtsService } from '../synthesis/tts.service';
 import type { EncodedAudio } from '../synthesis/synthesis.types';
 import { AUDIO_FORMAT_SPECS } from '../transcode/audio-format';
 import { OpenAiErrorFilter } from './openai-error.filter';
-import { CreateSpeechDto } from './speech.dto';
-import { SPEECH_SAMPLE_RATE, SpeechService } from './speech.service';
+import { CreateSpeechDto, SPEECH_FORMATS } from './speech.dto';
+import { SPEECH_SAMPLE_RATE, SpeechService, speechAudioFormat } from './speech.service';
 import { ModelListDto, SpeechVoiceListDto } from './speech-extras.dto';
 
 /**
@@ -61,26 +61,43 @@ export class SpeechController {
     description:
       'Streams audio as it is synthesized. `pcm` is raw 24 kHz s16le mono; every format is 24 kHz. Errors use the OpenAI envelope `{"error":{"message","type","param","code"}}`. The response names the engine and voice used in `X-Provider` and `X-Voice`.',
   })
-  @ApiProduces(
-    'audio/mpeg',
-    'audio/ogg',
-    'audio/aac',
-    'audio/flac',
-    'audio/wav',
-    'audio/pcm',
-    'text/event-stream',
-  )
+  // The audio types on the 200 alone (not @ApiProduces, which would list the JSON errors under them too).
   @ApiOkResponse({
-    description: 'Audio bytes, chunked',
-    schema: { type: 'string', format: 'binary' },
+    description:
+      'Audio bytes, chunked, in the content type of `response_format`; with `stream_format: "sse"`, `speech.audio.delta` / `speech.audio.done` events.',
+    content: {
+      ...Object.fromEntries(
+        SPEECH_FORMATS.map((format) => [
+          AUDIO_FORMAT_SPECS[speechAudioFormat(format)].contentType,
+          { schema: { type: 'string', format: 'binary' } },
+        ]),
+      ),
+      'text/event-stream': {
+        schema: {
+          type: 'string',
+          example: 'data: {"type":"speech.audio.delta","audio":"<base64>"}\n\n',
+        },
+      },
+    },
     headers: {
       'X-Provider': { description: 'The provider that synthesized the audio.', schema: { type: 'string' } },
       'X-Voice': { description: 'The gateway voice id used.', schema: { type: 'string' } },
-      'X-Sample-Rate': { description: 'Sample rate of the audio (24000).', schema: { type: 'integer' } },
+      'X-Sample-Rate': {
+        description: 'Sample rate of the audio in Hz (always 24000).',
+        schema: { type: 'integer', example: 24000 },
+      },
+      'X-Channels': {
+        description: 'Channels of the audio (always 1).',
+        schema: { type: 'integer', example: 1 },
+      },
+      'X-Accel-Buffering': {
+        description: '`no`: tells a reverse proxy (nginx) to pass the chunks on as they come.',
+        schema: { type: 'string', example: 'no' },
+      },
+      'Cache-Control': { description: '`no-store`.', schema: { type: 'string', example: 'no-store' } },
     },
   })
-  @ApiResponse({ status: 400, description: 'OpenAI error envelope: invalid field.' })
-  @ApiErrorResponses(401, 413, 415, 429, 503)
+  @ApiOpenAiErrorResponses([400, 401, 413, 429, 503], [400, 413, 415])
   async create(
     @Body() dto: CreateSpeechDto,
     @Req() req: FastifyRequest,
@@ -184,7 +201,7 @@ export class SpeechController {
       "OpenAI's `tts-1`, `tts-1-hd` and `gpt-4o-mini-tts` (served by the default provider) and one model per enabled provider id (`espeak`, `mock_tone`, ...), which `model` on /v1/audio/speech accepts.",
   })
   @ApiOkResponse({ type: ModelListDto })
-  @ApiErrorResponses(401)
+  @ApiOpenAiErrorResponses([401])
   models(): ModelListDto {
     return this.speech.models();
   }
@@ -197,7 +214,7 @@ export class SpeechController {
       "OpenAI's voice names (each mapped to a gateway voice) and every gateway voice id; `GET /v1/voices` has the details.",
   })
   @ApiOkResponse({ type: SpeechVoiceListDto })
-  @ApiErrorResponses(401)
+  @ApiOpenAiErrorResponses([401])
   voices(): Promise<SpeechVoiceListDto> {
     return this.speech.voiceList();
   }

@@ -1,6 +1,13 @@
 import { STATUS_CODES } from 'node:http';
 import { applyDecorators } from '@nestjs/common';
-import { ApiProperty, ApiPropertyOptional, ApiResponse } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiResponse,
+  getSchemaPath,
+  type ApiResponseOptions,
+} from '@nestjs/swagger';
 
 export class ErrorResponseDto {
   @ApiProperty({ example: 400 }) statusCode: number;
@@ -66,20 +73,129 @@ const RETRY_AFTER = {
 /** Documents the gateway's error answers (with the one error schema) for the given statuses. */
 export function ApiErrorResponses(...statuses: number[]): MethodDecorator {
   return applyDecorators(
-    ...statuses.map((status) => {
-      const example = ERROR_EXAMPLES[status];
-      return ApiResponse({
+    ...statuses.map((status) =>
+      ApiResponse({
         status,
-        description: example.description,
+        description: ERROR_EXAMPLES[status].description,
         type: ErrorResponseDto,
-        ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
-        example: {
-          statusCode: status,
-          error: STATUS_CODES[status],
-          message: example.message,
-          code: example.code,
-        },
-      });
+        ...headersOf(status),
+        example: gatewayExample(status),
+      }),
+    ),
+  );
+}
+
+export class OpenAiErrorDto {
+  @ApiProperty({ example: 'model is required (for example "tts-1", or a provider id such as "espeak")' })
+  message: string;
+  @ApiProperty({
+    example: 'invalid_request_error',
+    description:
+      '`invalid_request_error` (400, 413, 415), `authentication_error` (401), `not_found_error` (404), `rate_limit_exceeded` (429), `service_unavailable` (503), `server_error` (other 5xx).',
+  })
+  type: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'model',
+    description: 'The request field at fault, or null.',
+  })
+  param: string | null;
+  @ApiProperty({
+    example: 'validation_failed',
+    description: "The gateway's stable machine-readable code (the same codes as every other route).",
+  })
+  code: string;
+}
+
+/** What OpenAI's API answers on an error, and so what its SDKs read: `{"error":{...}}`. */
+export class OpenAiErrorResponseDto {
+  @ApiProperty({ type: OpenAiErrorDto }) error: OpenAiErrorDto;
+}
+
+const OPENAI_TYPES: Record<number, string> = {
+  401: 'authentication_error',
+  404: 'not_found_error',
+  429: 'rate_limit_exceeded',
+  503: 'service_unavailable',
+};
+
+/**
+ * Documents the error answers of the OpenAI-compatible routes, which send OpenAI's envelope
+ * (`OpenAiErrorFilter`). `gateway` lists the statuses that can also come in the gateway's own shape: the
+ * JSON body parser answers before the route (and so before its filter) for a body that is not JSON (415),
+ * malformed or too deep (400), or over the body limit (413). A status in both lists is documented as
+ * either.
+ */
+export function ApiOpenAiErrorResponses(openAi: number[], gateway: number[] = []): MethodDecorator {
+  const statuses = [...new Set([...openAi, ...gateway])].sort((a, b) => a - b);
+  return applyDecorators(
+    ApiExtraModels(OpenAiErrorResponseDto, ErrorResponseDto),
+    ...statuses.map((status) => {
+      const envelope = openAi.includes(status);
+      const own = gateway.includes(status);
+      const description = ERROR_EXAMPLES[status].description;
+      const options: ApiResponseOptions =
+        envelope && own
+          ? {
+              status,
+              description: `${description} OpenAI's envelope, except for a body the JSON parser refuses before the route (the gateway's shape).`,
+              schema: {
+                oneOf: [
+                  { $ref: getSchemaPath(OpenAiErrorResponseDto) },
+                  { $ref: getSchemaPath(ErrorResponseDto) },
+                ],
+              },
+              examples: {
+                openai: { summary: "OpenAI's envelope", value: openAiExample(status) },
+                body: { summary: 'A body refused before the route', value: gatewayExample(status) },
+              },
+              ...headersOf(status),
+            }
+          : envelope
+            ? {
+                status,
+                description,
+                type: OpenAiErrorResponseDto,
+                example: openAiExample(status),
+                ...headersOf(status),
+              }
+            : {
+                status,
+                description: `${description} Sent by the JSON body parser before the route, in the gateway's shape.`,
+                type: ErrorResponseDto,
+                example: gatewayExample(status),
+                ...headersOf(status),
+              };
+      return ApiResponse(options);
     }),
   );
+}
+
+function headersOf(status: number): { headers?: typeof RETRY_AFTER } {
+  return status === 429 || status === 503 ? { headers: RETRY_AFTER } : {};
+}
+
+function gatewayExample(status: number) {
+  const example = ERROR_EXAMPLES[status];
+  return { statusCode: status, error: STATUS_CODES[status], message: example.message, code: example.code };
+}
+
+/** Examples in the OpenAI routes' own terms where the gateway-wide one names a session field. */
+const OPENAI_EXAMPLES: Record<number, { message: string; param: string | null; code: string }> = {
+  400: {
+    message: 'model is required (for example "tts-1", or a provider id such as "espeak")',
+    param: 'model',
+    code: 'validation_failed',
+  },
+  413: {
+    message: 'the audio would be longer than 1800 s (MAX_AUDIO_SECONDS); shorten the text or raise the speed',
+    param: null,
+    code: 'audio_too_long',
+  },
+};
+
+function openAiExample(status: number) {
+  const { message, param, code } = OPENAI_EXAMPLES[status] ?? { ...ERROR_EXAMPLES[status], param: null };
+  return { error: { message, type: OPENAI_TYPES[status] ?? 'invalid_request_error', param, code } };
 }
