@@ -47,9 +47,9 @@ export class CreateSessionDto {
   provider?: string;
 
   @ApiPropertyOptional({
-    example: 'en-US-mock-1',
+    example: 'en-us',
     description:
-      "A voice id of the provider (GET /v1/voices); default: the provider's best voice for the language.",
+      "A voice id of the provider (GET /v1/voices), e.g. `en-us` for espeak or `en-US-mock-1` for mock_tone; default: the provider's best voice for the language.",
   })
   @IsOptional()
   @IsString({ message: 'voice must be a string' })
@@ -100,7 +100,7 @@ export class CreateSessionDto {
     enum: PROVIDER_IDS,
     description:
       'Providers to try, in order, when the chosen one fails or its circuit is open (each uses its best voice for the language). Default: DEFAULT_FALLBACK_PROVIDERS.',
-    example: ['espeak'],
+    example: ['mock_tone'],
   })
   @IsOptional()
   @IsString({ each: true, message: 'fallback_providers must be an array of provider ids' })
