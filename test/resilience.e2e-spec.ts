@@ -524,6 +524,9 @@ describe('DEFAULT_FALLBACK_PROVIDERS (in-test fault-injecting fake as the failin
       }),
     });
     expect(res.status).toBe(200);
+    // The headers name who spoke: the fallback and its voice, not the model asked for.
+    expect(res.headers.get('x-provider')).toBe('mock_tone');
+    expect(res.headers.get('x-voice')).toMatch(/mock/);
     const decoded = await decodeAudio(Buffer.from(await res.arrayBuffer()), 'wav', 24000);
     expect(decoded.errors).toBe('');
     expect(decoded.duration).toBeGreaterThan(0.3);

@@ -180,6 +180,10 @@ export class SpeechController {
       }
     }
 
+    // The provider that spoke (a fallback when the first one failed before any audio), and its voice.
+    const servedBy = first.done ? voice.provider.id : first.value.providerId;
+    const servedVoice =
+      plan.attempts.find((attempt) => attempt.providerId === servedBy)?.request.voice.id ?? voice.voice.id;
     watchResponseStall(reply.raw, this.streaming.httpStallTimeoutMs, () => reply.raw.destroy());
     void reply
       .status(200)
@@ -188,8 +192,8 @@ export class SpeechController {
       .header('x-accel-buffering', 'no')
       .header('x-sample-rate', String(SPEECH_SAMPLE_RATE))
       .header('x-channels', '1')
-      .header('x-provider', voice.provider.id)
-      .header('x-voice', voice.voice.id)
+      .header('x-provider', servedBy)
+      .header('x-voice', servedVoice)
       .send(Readable.from(body()));
   }
 
