@@ -97,7 +97,7 @@ export class SpeechController {
       'Cache-Control': { description: '`no-store`.', schema: { type: 'string', example: 'no-store' } },
     },
   })
-  @ApiOpenAiErrorResponses([400, 401, 413, 429, 503], [400, 413, 415])
+  @ApiOpenAiErrorResponses([400, 401, 413, 415, 429, 503])
   async create(
     @Body() dto: CreateSpeechDto,
     @Req() req: FastifyRequest,

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
+import { isOpenAiRoute, openAiEnvelope } from './openai-envelope';
 import { ErrorCode } from '../errors/error-codes';
 import { GatewayException } from '../errors/gateway.exception';
 import { toGatewayException } from '../errors/to-gateway-exception';
@@ -45,7 +46,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
     if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
     if (body.code === (ErrorCode.Unauthorized as string))
       void reply.header('www-authenticate', 'Bearer realm="tts-gateway"');
-    void reply.status(body.statusCode).header('content-type', 'application/json; charset=utf-8').send(body);
+    void reply
+      .status(body.statusCode)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(isOpenAiRoute(reply.request?.url) ? openAiEnvelope(body) : body);
   }
 }
 

@@ -1,13 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { applyDecorators } from '@nestjs/common';
-import {
-  ApiExtraModels,
-  ApiProperty,
-  ApiPropertyOptional,
-  ApiResponse,
-  getSchemaPath,
-  type ApiResponseOptions,
-} from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, ApiResponse } from '@nestjs/swagger';
 
 export class ErrorResponseDto {
   @ApiProperty({ example: 400 }) statusCode: number;
@@ -121,54 +114,24 @@ const OPENAI_TYPES: Record<number, string> = {
 };
 
 /**
- * Documents the error answers of the OpenAI-compatible routes, which send OpenAI's envelope
- * (`OpenAiErrorFilter`). `gateway` lists the statuses that can also come in the gateway's own shape: the
- * JSON body parser answers before the route (and so before its filter) for a body that is not JSON (415),
- * malformed or too deep (400), or over the body limit (413). A status in both lists is documented as
- * either.
+ * Documents the error answers of the OpenAI-compatible routes, which send OpenAI's envelope: the route's
+ * own `OpenAiErrorFilter`, and the global filter for what is refused before the route (a body that is not
+ * JSON, malformed, too deep or too large).
  */
-export function ApiOpenAiErrorResponses(openAi: number[], gateway: number[] = []): MethodDecorator {
-  const statuses = [...new Set([...openAi, ...gateway])].sort((a, b) => a - b);
+export function ApiOpenAiErrorResponses(statuses: number[]): MethodDecorator {
   return applyDecorators(
-    ApiExtraModels(OpenAiErrorResponseDto, ErrorResponseDto),
-    ...statuses.map((status) => {
-      const envelope = openAi.includes(status);
-      const own = gateway.includes(status);
-      const description = ERROR_EXAMPLES[status].description;
-      const options: ApiResponseOptions =
-        envelope && own
-          ? {
-              status,
-              description: `${description} OpenAI's envelope, except for a body the JSON parser refuses before the route (the gateway's shape).`,
-              schema: {
-                oneOf: [
-                  { $ref: getSchemaPath(OpenAiErrorResponseDto) },
-                  { $ref: getSchemaPath(ErrorResponseDto) },
-                ],
-              },
-              examples: {
-                openai: { summary: "OpenAI's envelope", value: openAiExample(status) },
-                body: { summary: 'A body refused before the route', value: gatewayExample(status) },
-              },
-              ...headersOf(status),
-            }
-          : envelope
-            ? {
-                status,
-                description,
-                type: OpenAiErrorResponseDto,
-                example: openAiExample(status),
-                ...headersOf(status),
-              }
-            : {
-                status,
-                description: `${description} Sent by the JSON body parser before the route, in the gateway's shape.`,
-                type: ErrorResponseDto,
-                example: gatewayExample(status),
-                ...headersOf(status),
-              };
-      return ApiResponse(options);
-    }),
+    ApiExtraModels(OpenAiErrorResponseDto),
+    ...[...statuses]
+      .sort((a, b) => a - b)
+      .map((status) =>
+        ApiResponse({
+          status,
+          description: ERROR_EXAMPLES[status].description,
+          type: OpenAiErrorResponseDto,
+          example: openAiExample(status),
+          ...headersOf(status),
+        }),
+      ),
   );
 }
 
