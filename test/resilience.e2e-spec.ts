@@ -4,6 +4,7 @@ import { createSession, getJson, postJson, startApp, type RunningApp } from './s
 import { ReplayStore } from '../src/synthesis/replay/replay-store';
 import { FaultEngine } from './support/fault-engine';
 import { collectStream } from './support/ws-stream';
+import { waitFor } from './support/server-process';
 
 /** Sessions from distinct clients (TRUST_PROXY lets a test speak for several addresses). */
 async function createAs(gw: RunningApp, client: string, body: Record<string, unknown>) {
@@ -52,16 +53,37 @@ function oggPages(bytes: Buffer): { serial: number; sequence: number; flags: num
   return pages;
 }
 
+/**
+ * Starts, around the enclosing describe, the in-test OpenAI-compatible fault fake and a gateway in front of
+ * it (provider `openai`, with `mock_tone` beside it for fallbacks), and stops both after it. `prepare` sets
+ * the fake's behaviour before the gateway starts; `started` receives both.
+ */
+function faultyGateway(
+  env: Record<string, string>,
+  started: (running: { engine: FaultEngine; gw: RunningApp }) => void,
+  prepare?: (engine: FaultEngine) => void,
+): void {
+  let engine: FaultEngine | undefined;
+  let gw: RunningApp | undefined;
+  beforeAll(async () => {
+    engine = await new FaultEngine().start();
+    prepare?.(engine);
+    gw = await startApp({ PROVIDERS: 'mock_tone,openai', OPENAI_TTS_BASE_URL: engine.baseUrl, ...env });
+    started({ engine, gw });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await engine?.close();
+  });
+}
+
 describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-injecting fake)', () => {
   let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    gw = await startApp({
-      PROVIDERS: 'mock_tone,openai',
+  faultyGateway(
+    {
       DEFAULT_PROVIDER: 'openai',
-      OPENAI_TTS_BASE_URL: engine.baseUrl,
       TRUST_PROXY: 'true',
       PROVIDER_OPENAI_RETRIES: '0',
       // The breaker has its own suite below; here failures must not open it.
@@ -69,53 +91,56 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
       PROVIDER_OPENAI_FIRST_AUDIO_TIMEOUT_MS: '800',
       PROVIDER_OPENAI_IDLE_TIMEOUT_MS: '800',
       PROVIDER_OPENAI_RETRY_AFTER_MAX_WAIT_MS: '1500',
-    });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+    },
+    (running) => ({ engine, gw } = running),
+  );
 
   beforeEach(() => {
     engine.fallback = { kind: 'ok' };
     engine.rule = undefined;
   });
 
-  it('should restart the interrupted sentence on the fallback mid-stream, announced in-band, as one valid stream', async () => {
-    // Request 1 = sentence 1 (fine), request 2 = sentence 2: reset after some audio has gone out.
-    engine.next({ kind: 'ok' }, { kind: 'reset', afterBytes: 9600 });
-    const res = await createAs(gw, '10.0.0.1', {
-      text: THREE_SENTENCES,
-      target_format: 'wav',
-      sample_rate_hz: 16000,
-      fallback_providers: ['mock_tone'],
-      failover: 'mid_stream',
-    });
-    expect(res.status).toBe(201);
-    const after = firstSeqAfterSwitch();
-    const stream = await collectStream(res.json.ws_url, after);
-    expect(stream.closeCode).toBe(1000);
-    const switched = stream.control.find((m) => m.type === 'provider_switched');
-    expect(switched).toMatchObject({
-      from: 'openai',
-      to: 'mock_tone',
-      text_offset: THREE_SENTENCES.indexOf('The second'),
-    });
-    // seq unbroken across the seam, and the switch names the fallback's first frame.
-    expect(stream.audio.map((a) => a.seq)).toEqual(stream.audio.map((_, i) => i + 1));
-    const before = stream.audio.filter((a) => a.seq! < switched.seq);
-    expect(before.length).toBeGreaterThan(0);
-    expect(after.seq()).toBe(switched.seq);
-    const decoded = await decodeAudio(stream.bytes, 'wav', 16000);
-    expect(decoded.errors).toBe('');
-    expect(stream.bytes.indexOf('RIFF', 4)).toBe(-1); // one header
-    const session = (await getJson(gw.baseUrl, `/v1/tts/sessions/${res.json.session_id}`)).json;
-    expect(session).toMatchObject({ status: 'completed', served_by: 'mock_tone' });
-    expect(
-      await metric(gw, /^tts_provider_switches_total\{from="openai",to="mock_tone"\}/),
-    ).toBeGreaterThanOrEqual(1);
-  });
+  it.each([
+    ['reset', 1],
+    ['stall', 7],
+  ] as const)(
+    'should restart the interrupted sentence on the fallback mid-stream (engine %s), announced in-band, as one valid stream',
+    async (kind, client) => {
+      // Request 1 = sentence 1 (fine), request 2 = sentence 2: reset, or stalled until the idle timeout, after
+      // some audio has gone out.
+      engine.next({ kind: 'ok' }, { kind, afterBytes: 9600 });
+      const res = await createAs(gw, `10.0.0.${client}`, {
+        text: THREE_SENTENCES,
+        target_format: 'wav',
+        sample_rate_hz: 16000,
+        fallback_providers: ['mock_tone'],
+        failover: 'mid_stream',
+      });
+      expect(res.status).toBe(201);
+      const after = firstSeqAfterSwitch();
+      const stream = await collectStream(res.json.ws_url, after);
+      expect(stream.closeCode).toBe(1000);
+      const switched = stream.control.find((m) => m.type === 'provider_switched');
+      expect(switched).toMatchObject({
+        from: 'openai',
+        to: 'mock_tone',
+        text_offset: THREE_SENTENCES.indexOf('The second'),
+      });
+      // seq unbroken across the seam, and the switch names the fallback's first frame.
+      expect(stream.audio.map((a) => a.seq)).toEqual(stream.audio.map((_, i) => i + 1));
+      const before = stream.audio.filter((a) => a.seq! < switched.seq);
+      expect(before.length).toBeGreaterThan(0);
+      expect(after.seq()).toBe(switched.seq);
+      const decoded = await decodeAudio(stream.bytes, 'wav', 16000);
+      expect(decoded.errors).toBe('');
+      expect(stream.bytes.indexOf('RIFF', 4)).toBe(-1); // one header
+      const session = (await getJson(gw.baseUrl, `/v1/tts/sessions/${res.json.session_id}`)).json;
+      expect(session).toMatchObject({ status: 'completed', served_by: 'mock_tone' });
+      expect(
+        await metric(gw, /^tts_provider_switches_total\{from="openai",to="mock_tone"\}/),
+      ).toBeGreaterThanOrEqual(1);
+    },
+  );
 
   it.each([
     ['mp3', 24000],
@@ -222,6 +247,9 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
   });
 
   it('should end with provider_stream_interrupted (no eos, session failed) without mid_stream', async () => {
+    const timeouts = /^tts_provider_requests_total\{provider="openai",outcome="timeout"\}/;
+    const failed = /^tts_streams_total\{provider="openai",format="pcm16",outcome="failed",route="stream"\}/;
+    const before = { timeouts: await metric(gw, timeouts), failed: await metric(gw, failed) };
     engine.next({ kind: 'stall', afterBytes: 24000 });
     const res = await createAs(gw, '10.0.0.2', {
       text: 'One long request that stalls after a little audio has been sent.',
@@ -235,6 +263,11 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
     expect(stream.closeCode).toBe(4502);
     const session = (await getJson(gw.baseUrl, `/v1/tts/sessions/${res.json.session_id}`)).json;
     expect(session).toMatchObject({ status: 'failed', error: { code: 'provider_stream_interrupted' } });
+    // The stall is the engine's idle timeout; the stream counts as failed.
+    expect({ timeouts: await metric(gw, timeouts), failed: await metric(gw, failed) }).toEqual({
+      timeouts: before.timeouts + 1,
+      failed: before.failed + 1,
+    });
   });
 
   it('should fall back before the first audio when the engine answers 500, hangs or sends garbage', async () => {
@@ -275,22 +308,15 @@ describe('Circuit half-open recovery (in-test fault-injecting fake)', () => {
   let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    gw = await startApp({
-      PROVIDERS: 'mock_tone,openai',
+  faultyGateway(
+    {
       DEFAULT_PROVIDER: 'openai',
-      OPENAI_TTS_BASE_URL: engine.baseUrl,
       PROVIDER_OPENAI_RETRIES: '0',
       PROVIDER_OPENAI_BREAKER_THRESHOLD: '1',
       PROVIDER_OPENAI_HALF_OPEN_MS: '1000',
-    });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+    },
+    (running) => ({ engine, gw } = running),
+  );
 
   const listed = async () =>
     (await getJson(gw.baseUrl, '/v1/providers')).json.providers.find((p: any) => p.id === 'openai');
@@ -335,25 +361,18 @@ describe('Upstream 429 with a breaker that opens on the first counted failure (i
   let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    gw = await startApp({
-      PROVIDERS: 'mock_tone,openai',
+  faultyGateway(
+    {
       DEFAULT_PROVIDER: 'openai',
-      OPENAI_TTS_BASE_URL: engine.baseUrl,
       PROVIDER_OPENAI_RETRIES: '0',
       // One counted failure opens the circuit (the failure gate lets everything through at 1): a 429 that
       // counted would open it.
       PROVIDER_OPENAI_BREAKER_THRESHOLD: '1',
       PROVIDER_OPENAI_HALF_OPEN_MS: '60000',
       PROVIDER_OPENAI_RETRY_AFTER_MAX_WAIT_MS: '1500',
-    });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+    },
+    (running) => ({ engine, gw } = running),
+  );
 
   const circuit = async () => ({
     listed: (await getJson(gw.baseUrl, '/v1/providers')).json.providers.find((p: any) => p.id === 'openai'),
@@ -410,22 +429,15 @@ describe('Retries before the first audio (in-test fault-injecting fake)', () => 
   let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    gw = await startApp({
-      PROVIDERS: 'mock_tone,openai',
+  faultyGateway(
+    {
       DEFAULT_PROVIDER: 'openai',
-      OPENAI_TTS_BASE_URL: engine.baseUrl,
       PROVIDER_OPENAI_RETRIES: '2',
       PROVIDER_OPENAI_RETRY_BACKOFF_MS: '100',
       PROVIDER_OPENAI_BREAKER_THRESHOLD: '50',
-    });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+    },
+    (running) => ({ engine, gw } = running),
+  );
 
   it('should retry an upstream 500 on the same provider and succeed, one engine call per attempt', async () => {
     engine.next({ kind: 'status', status: 500 });
@@ -467,23 +479,18 @@ describe('DEFAULT_FALLBACK_PROVIDERS (in-test fault-injecting fake as the failin
   let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    engine.fallback = { kind: 'status', status: 500 };
-    gw = await startApp({
-      PROVIDERS: 'mock_tone,openai',
+  faultyGateway(
+    {
       DEFAULT_PROVIDER: 'openai',
       DEFAULT_FALLBACK_PROVIDERS: 'mock_tone',
-      OPENAI_TTS_BASE_URL: engine.baseUrl,
       PROVIDER_OPENAI_RETRIES: '0',
       PROVIDER_OPENAI_BREAKER_THRESHOLD: '50',
-    });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+    },
+    (running) => ({ engine, gw } = running),
+    (fake) => {
+      fake.fallback = { kind: 'status', status: 500 };
+    },
+  );
 
   it('should give a session created without fallback_providers the configured chain, served by it while the primary fails', async () => {
     const calls = engine.requests.length;
@@ -538,26 +545,20 @@ describe('DEFAULT_FALLBACK_PROVIDERS (in-test fault-injecting fake as the failin
 });
 
 describe('The circuit breaker, shared by every client', () => {
-  let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    engine.rule = (input) => (input.includes('POISON') ? { kind: 'status', status: 500 } : undefined);
-    gw = await startApp({
-      PROVIDERS: 'mock_tone,openai',
-      OPENAI_TTS_BASE_URL: engine.baseUrl,
+  faultyGateway(
+    {
       TRUST_PROXY: 'true',
       PROVIDER_OPENAI_RETRIES: '0',
       PROVIDER_OPENAI_BREAKER_THRESHOLD: '3',
       PROVIDER_OPENAI_HALF_OPEN_MS: '60000',
-    });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+    },
+    (running) => ({ gw } = running),
+    (fake) => {
+      fake.rule = (input) => (input.includes('POISON') ? { kind: 'status', status: 500 } : undefined);
+    },
+  );
 
   const stream = async (client: string, text: string, extra: Record<string, unknown> = {}) => {
     const res = await createAs(gw, client, { text, target_format: 'pcm16', provider: 'openai', ...extra });
@@ -601,24 +602,18 @@ describe('The circuit breaker, shared by every client', () => {
 });
 
 describe('The provider bulkhead (concurrency cap with a bounded queue)', () => {
-  let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    engine.fallback = { kind: 'ok', paceMs: 100 };
-    gw = await startApp({
-      PROVIDERS: 'mock_tone,openai',
-      OPENAI_TTS_BASE_URL: engine.baseUrl,
+  faultyGateway(
+    {
       PROVIDER_OPENAI_CONCURRENCY: '1',
       PROVIDER_OPENAI_QUEUE: '0',
-    });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+    },
+    (running) => ({ gw } = running),
+    (fake) => {
+      fake.fallback = { kind: 'ok', paceMs: 100 };
+    },
+  );
 
   it('should refuse a request past the cap with provider_busy and show the load in /v1/providers', async () => {
     const first = await createSession(gw.baseUrl, {
@@ -691,20 +686,71 @@ describe('The provider bulkhead (concurrency cap with a bounded queue)', () => {
   });
 });
 
+describe('The provider bulkhead with a queue (in-test fault-injecting fake)', () => {
+  let gw: RunningApp;
+
+  faultyGateway(
+    { PROVIDER_OPENAI_CONCURRENCY: '1', PROVIDER_OPENAI_QUEUE: '1' },
+    (running) => ({ gw } = running),
+    (fake) => {
+      fake.fallback = { kind: 'ok', paceMs: 100 };
+    },
+  );
+
+  const openai = async () =>
+    (await getJson(gw.baseUrl, '/v1/providers')).json.providers.find((p: any) => p.id === 'openai');
+
+  it('should queue one call behind the running one, refuse the next, and fail that one over to a fallback', async () => {
+    const create = (text: string, extra: Record<string, unknown> = {}) =>
+      createSession(gw.baseUrl, { text, target_format: 'pcm16', provider: 'openai', ...extra });
+    const running = await create('The running call holds the only slot of the engine for a while.');
+    const queued = await create('The queued call waits for it.');
+    const refused = await create('No room left.');
+    const rescued = await create('No room left either, but a fallback.', {
+      fallback_providers: ['mock_tone'],
+    });
+
+    let first = false;
+    const runningStream = collectStream(running.ws_url, {
+      onMessage: (_ws, message) => {
+        if (message.seq === 1) first = true;
+      },
+    });
+    await waitFor(() => first, 5000);
+    const queuedStream = collectStream(queued.ws_url);
+    await waitFor(async () => (await openai()).queued === 1, 5000);
+    expect(await openai()).toMatchObject({ in_flight: 1, queued: 1, concurrency: 1 });
+
+    const busy = await collectStream(refused.ws_url);
+    expect(busy).toMatchObject({ closeCode: 4503, error: { code: 'provider_busy' } });
+    const fallback = await collectStream(rescued.ws_url);
+    expect(fallback.closeCode).toBe(1000);
+    expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${rescued.session_id}`)).json.served_by).toBe(
+      'mock_tone',
+    );
+
+    // The queued call runs once the slot is free, on the provider it waited for.
+    expect((await runningStream).closeCode).toBe(1000);
+    expect((await queuedStream).closeCode).toBe(1000);
+    expect((await getJson(gw.baseUrl, `/v1/tts/sessions/${queued.session_id}`)).json).toMatchObject({
+      status: 'completed',
+      served_by: 'openai',
+    });
+    expect(await openai()).toMatchObject({ in_flight: 0, queued: 0 });
+  });
+});
+
 describe('Cancel and cleanup', () => {
   let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    engine.fallback = { kind: 'ok', paceMs: 100 };
-    gw = await startApp({ PROVIDERS: 'mock_tone,openai', OPENAI_TTS_BASE_URL: engine.baseUrl });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+  faultyGateway(
+    {},
+    (running) => ({ engine, gw } = running),
+    (fake) => {
+      fake.fallback = { kind: 'ok', paceMs: 100 };
+    },
+  );
 
   it('should abort the engine request within a second of DELETE and leave no stream, slot or buffer behind', async () => {
     const session = await createSession(gw.baseUrl, {
@@ -886,22 +932,17 @@ describe('Resume past the window (in-test fault-injecting fake engine)', () => {
   let engine: FaultEngine;
   let gw: RunningApp;
 
-  beforeAll(async () => {
-    engine = await new FaultEngine().start();
-    // Real time: 100 ms of audio every 100 ms, so the engine is still at work when the window ends.
-    engine.fallback = { kind: 'ok', paceMs: 100 };
-    gw = await startApp({
-      PROVIDERS: 'mock_tone,openai',
+  faultyGateway(
+    {
       DEFAULT_PROVIDER: 'openai',
-      OPENAI_TTS_BASE_URL: engine.baseUrl,
       RESUME_WINDOW_SECONDS: '1',
-    });
-  });
-
-  afterAll(async () => {
-    await gw.close();
-    await engine.close();
-  });
+    },
+    (running) => ({ engine, gw } = running),
+    (fake) => {
+      // Real time: 100 ms of audio every 100 ms, so the engine is still at work when the window ends.
+      fake.fallback = { kind: 'ok', paceMs: 100 };
+    },
+  );
 
   it('should abort the engine at the end of the window and refuse a later resume with resume_unavailable (4410)', async () => {
     const session = await createSession(gw.baseUrl, {
