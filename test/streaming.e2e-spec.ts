@@ -442,43 +442,6 @@ describe('Word timings on the session stream (?timings=words)', () => {
     timings.forEach((t, i) => expect(timingMessages[i].at).toBeLessThanOrEqual(t.words[0].start_ms + 1));
   });
 
-  it('should send word timings for an SSML session too, with offsets into the SSML as sent', async () => {
-    const text =
-      '<speak>Hello there, <sub alias="World Wide Web">WWW</sub>.<break time="500ms"/>' +
-      '<mark name="spell"/>Spell <say-as interpret-as="characters">ab</say-as> &amp; go.</speak>';
-    const { stream, timings, totalMs } = await timed({ text, text_format: 'ssml' });
-    const words = timings.flatMap((t) => t.words);
-    expect(words.map((w: any) => w.text)).toEqual([
-      'Hello',
-      'there',
-      'World',
-      'Wide',
-      'Web',
-      'Spell',
-      'a',
-      'b',
-      'go',
-    ]);
-    expect(words.map((w: any) => text.slice(w.text_start, w.text_end))).toEqual([
-      'Hello',
-      'there',
-      'WWW',
-      'WWW',
-      'WWW',
-      'Spell',
-      'ab',
-      'ab',
-      'go',
-    ]);
-    for (let i = 1; i < words.length; i++)
-      expect(words[i].start_ms).toBeGreaterThanOrEqual(words[i - 1].end_ms);
-    expect(words.at(-1).end_ms).toBeLessThanOrEqual(totalMs + 1);
-    // The break lies between "Web" and "Spell", and the mark at its end.
-    expect(words[5].start_ms - words[4].end_ms).toBeGreaterThanOrEqual(500);
-    const mark = stream.control.find((m) => m.type === 'mark');
-    expect(mark?.name).toBe('spell');
-  });
-
   it('should map a markdown session’s word timings into the markdown as sent', async () => {
     const text = '## Two **bold** steps\n\n1. Open [the docs](https://example.com/x).\n2. Run `reset` now.';
     const { timings } = await timed({ text, text_format: 'markdown' });

@@ -1,5 +1,3 @@
-import { SessionsService } from '../src/sessions/sessions.service';
-import { TtsService } from '../src/synthesis/tts.service';
 import { markdownToSpeech } from '../src/text/markdown';
 import { decodeAudio } from './support/audio-check';
 import { createSession, getJson, postJson, startApp, type RunningApp } from './support/app';
@@ -313,8 +311,6 @@ describe('text_format ssml over an OpenAI-compatible engine (in-test fake server
       target_format: 'pcm16',
       sample_rate_hz: RATE,
     });
-    const sessions = gw.app.get(SessionsService);
-    const plan = await sessions.planFor(await sessions.get(session.session_id), { timings: true });
     const words: Array<{
       text: string;
       start_ms: number;
@@ -325,16 +321,21 @@ describe('text_format ssml over an OpenAI-compatible engine (in-test fake server
     }> = [];
     const sources = new Set<string>();
     const marks: Array<{ name: string; startMs: number }> = [];
-    const audio: Buffer[] = [];
-    for await (const piece of gw.app
-      .get(TtsService)
-      .synthesize({ ...plan, timings: true }, new AbortController().signal)) {
-      for (const w of piece.timings?.words ?? []) words.push({ ...w, announcedAtMs: piece.audioMs });
-      if (piece.timings) sources.add(piece.timings.source);
-      marks.push(...(piece.marks ?? []));
-      audio.push(Buffer.from(piece.data));
-    }
-    const totalMs = (Buffer.concat(audio).length / 2 / RATE) * 1000;
+    let bytes = 0;
+    // Through the session's own socket, as a client asks for them; each message placed on the audio timeline.
+    const stream = await collectStream(`${session.ws_url}?timings=words`, {
+      onMessage: (_ws, message) => {
+        const at = (bytes / 2 / RATE) * 1000;
+        if (message.type === 'audio') bytes += Buffer.from(message.data, 'base64').length;
+        if (message.type === 'timings') {
+          sources.add(message.source);
+          for (const w of message.words) words.push({ ...w, announcedAtMs: at });
+        }
+        if (message.type === 'mark') marks.push({ name: message.name, startMs: message.start_ms });
+      },
+    });
+    expect(stream.closeCode).toBe(1000);
+    const totalMs = (bytes / 2 / RATE) * 1000;
     return { words, sources: [...sources], marks, totalMs };
   }
 
