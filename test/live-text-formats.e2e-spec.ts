@@ -59,6 +59,36 @@ console.log(answer);
 
 Done!`;
 
+/** The timings' words of context `id`, in order, with their `source`. */
+function timedWords(client: LiveClient, id: string): any[] {
+  return client
+    .messages((m) => m.type === 'timings' && m.context_id === id)
+    .flatMap((m) => m.words.map((w: any) => ({ ...w, source: m.source })));
+}
+
+/**
+ * Every word's span in `sent`, as the contract says: `sent.slice(text_start, text_end)` is the word as the
+ * client wrote it (`writtenAs` for the words the client wrote otherwise, '' for words the gateway inserted),
+ * in order; a word sharing its span with the word before (a `sub` alias) has the same span.
+ */
+function expectWordsInSent(
+  sent: string,
+  words: readonly any[],
+  writtenAs: (word: string) => string = (word) => word,
+): void {
+  expect(words.length).toBeGreaterThan(0);
+  let previous = { text_start: 0, text_end: 0 };
+  for (const w of words) {
+    expect({ word: w.text, sent: sent.slice(w.text_start, w.text_end) }).toEqual({
+      word: w.text,
+      sent: writtenAs(w.text),
+    });
+    const shared = w.text_start === previous.text_start && w.text_end === previous.text_end;
+    if (!shared) expect(w.text_start).toBeGreaterThanOrEqual(previous.text_end);
+    previous = w;
+  }
+}
+
 describe('WS /v1/tts/live: text_format markdown and ssml', () => {
   let gw: RunningApp;
 
@@ -107,6 +137,55 @@ describe('WS /v1/tts/live: text_format markdown and ssml', () => {
     const decoded = await decodeAudio(client.audio('md').bytes, 'pcm16', RATE);
     expect(decoded.errors).toBe('');
     expect(Math.abs(decoded.duration * 1000 - eos.md.audio_duration_ms)).toBeLessThan(2);
+    client.close();
+  });
+
+  it('should give markdown words offsets into the markdown as sent, pieces cut inside links and emphasis (mock_tone native, espeak estimated)', async () => {
+    const client = await LiveClient.connect(liveUrl(gw, { timings: 'words' }));
+    const link = MARKDOWN.indexOf('[the docs]');
+    const linkEnd = MARKDOWN.indexOf(')', link) + 1;
+    const bold = MARKDOWN.indexOf('**the plan**');
+    // Model-like tokens, and 1–3 character pieces: both cut inside the link, its URL and the emphasis.
+    const cuts = { tokens: tokens(MARKDOWN), pieces: pieces(MARKDOWN) };
+    for (const parts of Object.values(cuts)) {
+      expect(parts.join('')).toBe(MARKDOWN);
+      const ends = parts.map((_, i) => parts.slice(0, i + 1).join('').length);
+      expect(ends.some((end) => end > link && end < linkEnd - 1)).toBe(true);
+      expect(ends.some((end) => end > bold && end < bold + 12)).toBe(true);
+    }
+    const contexts = [
+      { id: 'tone-tokens', parts: cuts.tokens, provider: 'mock_tone', source: 'native' },
+      { id: 'tone-pieces', parts: cuts.pieces, provider: 'mock_tone', source: 'native' },
+      { id: 'espeak-tokens', parts: cuts.tokens, provider: 'espeak', source: 'estimated' },
+    ];
+    await Promise.all(
+      contexts.map(async ({ id, parts, provider }) => {
+        client.send({ type: 'start', context_id: id, text_format: 'markdown', provider });
+        await client.feed(id, parts, 3);
+        client.send({ type: 'end', context_id: id });
+      }),
+    );
+    const url = { start: MARKDOWN.indexOf('https://'), end: linkEnd };
+    for (const { id, source } of contexts) {
+      expect((await ended(client, id, 30000)).message.type).toBe('eos');
+      const words = timedWords(client, id);
+      expect(words.map((w) => w.text)).toEqual([
+        ...['Plan', 'for', 'today', 'Here', 'is', 'the', 'plan', 'for', 'today', 'step', 'by', 'step'],
+        ...['See', 'the', 'docs', 'First', 'install', 'it', 'Then', 'run', 'it', 'and', 'check', 'the'],
+        ...['output', 'code', 'omitted', 'Step', 'Time', 'Install', '1', 'min', 'Done'],
+      ]);
+      expect(new Set(words.map((w) => w.source))).toEqual(new Set([source]));
+      // The code note is the gateway's: an empty span, between the list before the fence and the table.
+      expectWordsInSent(MARKDOWN, words, (word) => (word === 'code' || word === 'omitted' ? '' : word));
+      const note = words.find((w) => w.text === 'code');
+      expect(note.text_start).toBeGreaterThan(MARKDOWN.indexOf('output'));
+      expect(note.text_start).toBeLessThan(MARKDOWN.indexOf('| Step'));
+      for (const w of words) {
+        const span = MARKDOWN.slice(w.text_start, w.text_end);
+        expect(span).not.toMatch(/[*_`[\]()#|]/u);
+        expect(w.text_end <= url.start || w.text_start >= url.end).toBe(true);
+      }
+    }
     client.close();
   });
 
@@ -202,6 +281,51 @@ describe('WS /v1/tts/live: text_format markdown and ssml', () => {
     expect(words.find((w: any) => w.text === 'How').start_ms).toBeGreaterThanOrEqual(question.start_ms);
     expect(words.find((w: any) => w.text === 'friend').end_ms).toBeLessThanOrEqual(question.start_ms);
     for (const w of words) expect(w.text_end - w.text_start).toBe(w.text.length);
+    client.close();
+  });
+
+  it('should give SSML words offsets into the SSML as sent, a sub alias spanning its content, pieces cut inside tags', async () => {
+    const client = await LiveClient.connect(liveUrl(gw, { timings: 'words' }));
+    const ssml =
+      '<speak><p>Hello <emphasis level="strong">world</emphasis>, visit the <sub alias="World Wide Web">WWW</sub> ' +
+      'today.</p><p><prosody rate="slow">Call <say-as interpret-as="characters">AB</say-as> &amp; ' +
+      'then <mark name="m"/>rest.</prosody></p></speak>';
+    // Cut inside a start tag, an attribute, the sub and the say-as.
+    const explicit = [
+      '<speak><p>Hello <emph',
+      'asis level="str',
+      'ong">wor',
+      'ld</emphasis>, visit the <sub al',
+      'ias="World Wide Web">WW',
+      'W</sub> today.</p><p><prosody rate="slow">Call <say-as interpret-as="characters">A',
+      'B</say-as> &am',
+      'p; then <mark name="m"/>rest.</prosody></p></speak>',
+    ];
+    expect(explicit.join('')).toBe(ssml);
+    const contexts = [
+      { id: 'tone-explicit', parts: explicit, provider: 'mock_tone' },
+      { id: 'tone-pieces', parts: pieces(ssml), provider: 'mock_tone' },
+      { id: 'espeak-pieces', parts: pieces(ssml, 3, 2), provider: 'espeak' },
+    ];
+    await Promise.all(
+      contexts.map(async ({ id, parts, provider }) => {
+        client.send({ type: 'start', context_id: id, text_format: 'ssml', provider });
+        await client.feed(id, parts, 3);
+        client.send({ type: 'end', context_id: id });
+      }),
+    );
+    const writtenAs = (word: string) =>
+      ['World', 'Wide', 'Web'].includes(word) ? 'WWW' : ['A', 'B'].includes(word) ? 'AB' : word;
+    for (const { id } of contexts) {
+      expect((await ended(client, id, 30000)).message.type).toBe('eos');
+      const words = timedWords(client, id);
+      expect(words.map((w) => w.text)).toEqual(
+        expect.arrayContaining(['Hello', 'world', 'visit', 'World', 'Wide', 'Web', 'today', 'Call', 'rest']),
+      );
+      expectWordsInSent(ssml, words, writtenAs);
+      for (const w of words) expect(ssml.slice(w.text_start, w.text_end)).not.toMatch(/[<>"=]/u);
+      expect(client.messages((m) => m.type === 'mark' && m.context_id === id)).toHaveLength(1);
+    }
     client.close();
   });
 

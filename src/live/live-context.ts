@@ -17,7 +17,15 @@ import type { RunDescription, RunOutcome, SynthesisRun, SynthesisRuns } from '..
 import type { SlotRelease } from '../synthesis/synthesis-slots';
 import type { EncodedAudio, SynthesisPlan } from '../synthesis/synthesis.types';
 import type { PcmPiece, TtsService } from '../synthesis/tts.service';
-import { LiveTextError, MarkdownLiveFilter, SsmlLiveFilter, type SsmlUnit } from '../text/live-text-filter';
+import {
+  LiveTextError,
+  MarkdownLiveFilter,
+  SpokenSource,
+  SsmlLiveFilter,
+  sourceSpanOf,
+  type SourceSpans,
+  type SsmlUnit,
+} from '../text/live-text-filter';
 import { SentenceAccumulator, type CompletedSentence } from '../text/sentence-accumulator';
 import type { SsmlSegment } from '../text/ssml';
 import type { WordTiming } from '../text/word-timings';
@@ -77,6 +85,8 @@ interface SentenceItem {
   readonly bytes: number;
   /** SSML: the segment this item renders (voice, rate, volume, break after, marks) and the pause before it. */
   readonly ssml?: { readonly segment: SsmlSegment; readonly pauseBeforeMs: number };
+  /** Markdown, SSML: where each character of `sentence.text` came from in the context's text. */
+  readonly source?: SourceSpans;
   job?: SentenceJob;
 }
 
@@ -121,7 +131,8 @@ export class Silenced extends Error {
  * - `clear` is synchronous: the context's waiting frame is withdrawn, nothing of it is sent afterwards, the
  *   `cleared` ack goes out, and the abort reaches the engine (process killed, request aborted).
  * - `text_format` (`live-text-filter.ts`): markdown goes through `MarkdownLiveFilter` before the
- *   accumulator (so sentences and timings are of the spoken text); SSML goes through `SsmlLiveFilter`, whose
+ *   accumulator (so sentences are of the spoken text; the filter's source spans, kept by `SpokenSource` until
+ *   the sentence is cut, map the timings back into the markdown as sent); SSML goes through `SsmlLiveFilter`, whose
  *   fragments become one item per segment, rendered by `TtsService` as the session path renders SSML
  *   (`SynthesisPlan.segments`), with the fragment's boundary pause before it and its marks sent as `mark`
  *   frames at their place in the audio. Ignored SSML is reported in `warning` frames, invalid SSML ends the
@@ -152,7 +163,9 @@ export class LiveContext {
   private eosReason: string | undefined;
   private readonly markdown: MarkdownLiveFilter | undefined;
   private readonly ssml: SsmlLiveFilter | undefined;
-  /** SSML: length of the spoken text so far (segment texts, each followed by a space): timing offsets. */
+  /** Markdown: the source spans of the spoken text the accumulator holds. */
+  private readonly spokenSource: SpokenSource | undefined;
+  /** SSML: length of the spoken text so far (segment texts, each followed by a space): sentence offsets. */
   private spokenChars = 0;
   private readonly warned = new Set<string>();
   /** SSML `<voice name>` values resolved per provider of the attempts, by name. */
@@ -173,7 +186,10 @@ export class LiveContext {
       locale: input.language === undefined ? undefined : canonicalLanguage(input.language),
     });
     const format = input.text_format ?? 'text';
-    if (format === 'markdown') this.markdown = new MarkdownLiveFilter();
+    if (format === 'markdown') {
+      this.markdown = new MarkdownLiveFilter();
+      this.spokenSource = new SpokenSource();
+    }
     if (format === 'ssml') {
       this.ssml = new SsmlLiveFilter({
         // say-as reads the context's language; before its settings resolve, the one asked for.
@@ -224,11 +240,17 @@ export class LiveContext {
     this.spend(chars);
     this.filtered(() => {
       if (this.ssml) return this.enqueueSsml(this.ssml.push(text), 'punctuation');
-      const spoken = this.markdown ? this.markdown.push(text) : text;
+      const spoken = this.markdown ? this.spoken(this.markdown.push(text)) : text;
       for (const sentence of this.accumulator.push(spoken)) this.enqueue(sentence, 'punctuation');
     });
     this.syncPending();
     this.armGap();
+  }
+
+  /** Markdown the filter released, its source spans kept for the sentences it goes into. */
+  private spoken(text: string): string {
+    this.spokenSource?.append(this.markdown!.releasedSource);
+    return text;
   }
 
   /** Runs a step of the text format's filter; invalid SSML (or SSML held too long) fails the context. */
@@ -266,7 +288,8 @@ export class LiveContext {
     this.filtered(() => {
       if (this.ssml) return this.enqueueSsml(this.ssml.flush(), trigger);
       if (this.markdown)
-        for (const sentence of this.accumulator.push(this.markdown.flush())) this.enqueue(sentence, trigger);
+        for (const sentence of this.accumulator.push(this.spoken(this.markdown.flush())))
+          this.enqueue(sentence, trigger);
       const sentence = this.accumulator.flush();
       if (sentence) this.enqueue(sentence, trigger);
     });
@@ -335,7 +358,8 @@ export class LiveContext {
     const ended = this.filtered(() => {
       if (this.ssml) return this.enqueueSsml(this.ssml.end(), 'end');
       if (this.markdown)
-        for (const sentence of this.accumulator.push(this.markdown.end())) this.enqueue(sentence, 'end');
+        for (const sentence of this.accumulator.push(this.spoken(this.markdown.end())))
+          this.enqueue(sentence, 'end');
       for (const sentence of this.accumulator.end()) this.enqueue(sentence, 'end');
     });
     if (!ended) return;
@@ -485,6 +509,7 @@ export class LiveContext {
       // The engine said nothing (a sentence of symbols): its words still get their offsets.
       if (settings.timings)
         this.sendTimings(
+          item,
           estimatedTimings({ ...timing(this.outMs), pcm: new Int16Array(0), sampleRate: 1 }),
           'estimated',
         );
@@ -505,6 +530,7 @@ export class LiveContext {
     this.firstFrame = { completedAt: item.completedAt, provider };
     if (settings.timings && native) {
       this.sendTimings(
+        item,
         nativeToneTimings({ ...timing(startMs), speed: settings.speed, sampleRate: rate }),
         'native',
       );
@@ -515,6 +541,7 @@ export class LiveContext {
       for await (const piece of pcm) pieces.push(piece);
       const joined = joinPcm(pieces.filter((piece) => piece.mark === undefined));
       this.sendTimings(
+        item,
         estimatedTimings({ ...timing(startMs), pcm: joined.pcm, sampleRate: joined.sampleRate }),
         'estimated',
       );
@@ -550,8 +577,21 @@ export class LiveContext {
     return piece;
   }
 
-  private sendTimings(words: WordTiming[], source: 'native' | 'estimated'): void {
-    if (words.length > 0) this.control({ type: 'timings', words, source });
+  /**
+   * The sentence's words; a markdown or SSML sentence's offsets (into its spoken text) are mapped into the
+   * context's text through its source spans. `text` stays the word as spoken.
+   */
+  private sendTimings(item: SentenceItem, words: WordTiming[], source: 'native' | 'estimated'): void {
+    if (words.length === 0) return;
+    const spans = item.source;
+    const start = item.sentence.start;
+    const mapped = spans
+      ? words.map((w) => {
+          const span = sourceSpanOf(spans, w.text_start - start, w.text_end - start);
+          return { ...w, text_start: span.start, text_end: span.end };
+        })
+      : words;
+    this.control({ type: 'timings', words: mapped, source });
   }
 
   /** Whether only `end` (and acks) follow: no pause after the last sentence. */
@@ -576,6 +616,10 @@ export class LiveContext {
   }
 
   private enqueue(sentence: CompletedSentence, trigger: SentenceTrigger, ssml?: SentenceItem['ssml']): void {
+    // Taken before anything is skipped, so the spans of the text before are dropped either way.
+    const source = ssml
+      ? ssml.segment.sourceMap
+      : this.spokenSource?.take(sentence.start, sentence.endOffset);
     const engine = engineTextOf(sentence.text);
     // An SSML segment without text still has its marks or its break to render.
     if (!engine.text && !ssml) return;
@@ -589,6 +633,7 @@ export class LiveContext {
       completedAt: performance.now(),
       bytes: utf8ByteLength(sentence.text),
       ...(ssml ? { ssml } : {}),
+      ...(source ? { source } : {}),
     });
     this.kick();
     this.wake();
@@ -596,7 +641,8 @@ export class LiveContext {
 
   /**
    * SSML fragments: one item per segment (so sentence k+1 renders while k plays, as for text), the
-   * fragment's pause before its first. Offsets for timings run over the segment texts.
+   * fragment's pause before its first. Sentence offsets run over the segment texts; timings map them into
+   * the context's text through each segment's `sourceMap`.
    */
   private enqueueSsml(units: readonly SsmlUnit[], trigger: SentenceTrigger): void {
     for (const unit of units) {

@@ -1,5 +1,13 @@
 import { normalizeText } from '../common/text/normalize-text';
-import { LiveTextError, MarkdownLiveFilter, SsmlLiveFilter, type SsmlUnit } from './live-text-filter';
+import {
+  LiveTextError,
+  MarkdownLiveFilter,
+  SpokenSource,
+  SsmlLiveFilter,
+  sourceSpanOf,
+  type SourceSpans,
+  type SsmlUnit,
+} from './live-text-filter';
 import { prepareText } from './prepare';
 import { parseSsml } from './ssml';
 
@@ -20,6 +28,59 @@ function streamMarkdown(parts: readonly string[]): { text: string; releases: str
   const filter = new MarkdownLiveFilter();
   const releases = [...parts.map((p) => filter.push(p)), filter.end()];
   return { text: releases.join(''), releases: releases.filter(Boolean) };
+}
+
+/** The markdown's spoken text fed in `parts`, with the source span of every character (`releasedSource`). */
+function streamMarkdownSpans(parts: readonly string[], flush = false): { text: string; spans: SourceSpans } {
+  const filter = new MarkdownLiveFilter();
+  let text = '';
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const take = (out: string) => {
+    text += out;
+    starts.push(...filter.releasedSource.starts);
+    ends.push(...filter.releasedSource.ends);
+  };
+  for (const part of parts) take(filter.push(part));
+  if (flush) take(filter.flush());
+  take(filter.end());
+  return { text, spans: { starts, ends } };
+}
+
+/** Every way to cut `text` in two, and in 1-character pieces. */
+function everyCut(text: string): string[][] {
+  const cuts = [[...text]];
+  for (let i = 1; i < text.length; i++) cuts.push([text.slice(0, i), text.slice(i)]);
+  return cuts;
+}
+
+/**
+ * The spans of `text` against the `sent` text: each character taken from the sent text is that character
+ * there (`md[start] === text[i]`, one unit wide), in order; each inserted one is empty, between its
+ * neighbours.
+ */
+function expectSpansOf(sent: string, text: string, spans: SourceSpans): void {
+  expect(spans.starts).toHaveLength(text.length);
+  expect(spans.ends).toHaveLength(text.length);
+  let last = 0;
+  for (let i = 0; i < text.length; i++) {
+    const [start, end] = [spans.starts[i], spans.ends[i]];
+    if (end > start) {
+      expect({ i, char: sent.slice(start, end) }).toEqual({ i, char: text[i] });
+      expect(start).toBeGreaterThanOrEqual(last);
+      last = end;
+    } else {
+      expect({ i, start, end }).toEqual({ i, start: last, end: last });
+    }
+  }
+}
+
+/** The words (letter/digit runs) of a spoken text with the span of the sent text `sourceSpanOf` gives them. */
+function wordSpans(text: string, spans: SourceSpans): Array<{ word: string; start: number; end: number }> {
+  return [...text.matchAll(/[\p{L}\p{N}]+/gu)].map((m) => ({
+    word: m[0],
+    ...sourceSpanOf(spans, m.index, m.index + m[0].length),
+  }));
 }
 
 function streamSsml(parts: readonly string[], filter = new SsmlLiveFilter()): SsmlUnit[] {
@@ -146,6 +207,87 @@ describe(MarkdownLiveFilter.name, () => {
     const md = 'Title\n=====\nOne line\nwraps here\n\nNew para';
     const { text } = streamMarkdown(pieces(md, 4));
     expect(normalizeText(text)).toBe('Title. One line wraps here. New para.');
+  });
+});
+
+describe(`${MarkdownLiveFilter.name} source offsets`, () => {
+  const SHORT = 'Hi **all**, see [the docs](https://x.org/a) now.\nA `tool` _here_! 🎉\n\n- Item.';
+
+  it('should map every spoken character to the character of the client’s text it came from, wherever the pieces are cut', () => {
+    // Each word where it is in the markdown: markup, the URL and the emoji are never a word's.
+    const expected = ['Hi', 'all', 'see', 'the', 'docs', 'now', 'A', 'tool', 'here', 'Item'].reduce<
+      Array<{ word: string; start: number; end: number }>
+    >((out, word) => {
+      const start = SHORT.indexOf(word, out.at(-1)?.end ?? 0);
+      return [...out, { word, start, end: start + word.length }];
+    }, []);
+    for (const parts of everyCut(SHORT)) {
+      for (const flush of [false, true]) {
+        const { text, spans } = streamMarkdownSpans(parts, flush);
+        expectSpansOf(SHORT, text, spans);
+        expect({ parts, words: wordSpans(text, spans) }).toEqual({ parts, words: expected });
+      }
+    }
+  });
+
+  it.each([1, 2, 3, 4])(
+    'should give each word of a streamed reply its span in the markdown as sent (seed %d)',
+    (seed) => {
+      const { text, spans } = streamMarkdownSpans(pieces(REPLY, seed));
+      expectSpansOf(REPLY, text, spans);
+      const words = wordSpans(text, spans);
+      let last = 0;
+      for (const { word, start, end } of words) {
+        expect(start).toBeGreaterThanOrEqual(last);
+        last = end;
+        const sent = REPLY.slice(start, end);
+        // The code note is the gateway's: an empty span where the fence was; anything else as written.
+        if (start === end) expect(['code', 'omitted']).toContain(word);
+        else expect({ word, sent }).toEqual({ word, sent: word });
+      }
+      expect(words.map((w) => w.word)).toEqual(expect.arrayContaining(['how', 'install', 'docs', 'Skip']));
+    },
+  );
+
+  it('should map what a cut inside emphasis and a link releases, and a flushed partial line', () => {
+    const md = 'Say **bold. And more** then [a link. here](https://x.org) end. Then **open';
+    const { text, spans } = streamMarkdownSpans(pieces(md, 1), true);
+    expectSpansOf(md, text, spans);
+    expect(normalizeText(text)).toBe('Say bold. And more then a link. here end. Then open');
+  });
+
+  it('should place a table header’s words and a soft-wrapped line’s in the lines they were on', () => {
+    const md = '| Name | Size |\n|---|---|\n| big | 10 |\n\nOne line\nwraps here';
+    const { text, spans } = streamMarkdownSpans(pieces(md, 2));
+    expectSpansOf(md, text, spans);
+    expect(wordSpans(text, spans).map((w) => md.slice(w.start, w.end))).toEqual([
+      'Name',
+      'Size',
+      'big',
+      '10',
+      'One',
+      'line',
+      'wraps',
+      'here',
+    ]);
+  });
+});
+
+describe(SpokenSource.name, () => {
+  it('should give the spans of a range taken and drop what is before it', () => {
+    const source = new SpokenSource();
+    source.append({ starts: [0, 1, 2, 5, 5], ends: [1, 2, 3, 5, 5] });
+    expect(source.take(0, 2)).toEqual({ starts: [0, 1], ends: [1, 2] });
+    source.append({ starts: [7, 8], ends: [8, 9] });
+    expect(source.take(3, 7)).toEqual({ starts: [5, 5, 7, 8], ends: [5, 5, 8, 9] });
+    expect(source.take(7, 7)).toEqual({ starts: [], ends: [] });
+  });
+
+  it('should span a word from its first to its last source character, and place an inserted one', () => {
+    const spans = { starts: [3, 4, 6, 6, 9], ends: [4, 5, 6, 6, 10] };
+    expect(sourceSpanOf(spans, 0, 2)).toEqual({ start: 3, end: 5 });
+    expect(sourceSpanOf(spans, 2, 4)).toEqual({ start: 6, end: 6 });
+    expect(sourceSpanOf(spans, 1, 5)).toEqual({ start: 4, end: 10 });
   });
 });
 
@@ -305,6 +447,46 @@ describe(SsmlLiveFilter.name, () => {
     expect(early.length).toBeGreaterThan(0);
     expect(filter.heldBytes).toBeLessThan(300);
     expect(spokenOf([...early, ...filter.end()])).toBe(words);
+  });
+
+  it('should give every segment character its span in the SSML as sent, wherever the pieces are cut', () => {
+    const ssml =
+      '<speak>Hi <emphasis>there</emphasis>, <sub alias="World Wide Web">WWW</sub> &amp; ' +
+      '<prosody rate="slow">more. Done</prosody> <say-as interpret-as="characters">AB</say-as>.</speak>';
+    const www = ssml.indexOf('WWW');
+    const ab = ssml.indexOf('AB<');
+    const expected = [
+      { word: 'Hi', sent: 'Hi' },
+      { word: 'there', sent: 'there' },
+      // A substituted word spans the element's content.
+      ...['World', 'Wide', 'Web'].map((word) => ({ word, sent: 'WWW' })),
+      { word: 'more', sent: 'more' },
+      { word: 'Done', sent: 'Done' },
+      { word: 'A', sent: 'AB' },
+      { word: 'B', sent: 'AB' },
+    ];
+    for (const parts of everyCut(ssml)) {
+      const segments = streamSsml(parts).flatMap((u) => u.segments);
+      const words: Array<{ word: string; sent: string }> = [];
+      let last = 0;
+      for (const segment of segments) {
+        const map = segment.sourceMap!;
+        expect(map.starts).toHaveLength(segment.text.length);
+        for (let i = 0; i < segment.text.length; i++) {
+          const [start, end] = [map.starts[i], map.ends[i]];
+          expect(start).toBeGreaterThanOrEqual(last);
+          last = start;
+          const sent = ssml.slice(start, end);
+          const substituted = start === www || start === ab;
+          if (!substituted)
+            expect({ i, sent }).toEqual({ i, sent: segment.text[i] === '&' ? '&amp;' : segment.text[i] });
+        }
+        expect(segment.sourceStart).toBeLessThanOrEqual(map.starts[0] ?? Infinity);
+        for (const w of wordSpans(segment.text, map))
+          words.push({ word: w.word, sent: ssml.slice(w.start, w.end) });
+      }
+      expect({ parts, words }).toEqual({ parts, words: expected });
+    }
   });
 
   it('should use the language it is given for say-as', () => {

@@ -10,10 +10,13 @@
  * Both keep what they hold small (a line of markdown, an SSML sentence) and never throw on valid input;
  * invalid SSML throws `LiveTextError` naming the character of the context's text where it went wrong.
  *
- * Offsets: a live context's word timings (`text_start`/`text_end`) index the *spoken* text, i.e. the
- * concatenation of what these filters release (markdown: the rendered text as released; SSML: the segment
- * texts, each followed by one space). Mapping words back into the markup is not attempted: SSML gives no
- * per-character source positions, and a caption wants the spoken words anyway.
+ * Offsets: every character released carries the span of the context's text (the concatenation of the pieces
+ * the client sent) it came from, so word timings index what the client wrote, as the session path's do
+ * (`markdownTimingsToSource`, `SsmlOptions.sourceMap`). Markdown: `releasedSource` after each call, a source
+ * character at its place, a character the rendering inserted (a joint, a block's period, the code note) as
+ * an empty span after the last source character released before it. SSML: each segment's `sourceMap`,
+ * `sourceStart` and `sourceEnd` are offsets into the context's text (a `sub` or `say-as` word spans the
+ * element's content). `SpokenSource` keeps the spans of released text until its sentence is cut.
  */
 import { PAUSE_MS } from '../providers/sentence-pipeline';
 import {
@@ -51,6 +54,65 @@ const MAX_RUN = DEFAULT_MAX_SEGMENT_CHARS;
 
 /** Terminal punctuation (with closing quotes, brackets and emphasis markers) that may end a sentence. */
 const TERMINATOR = /[.!?…]+["'”’»)\]}」』）】*_~`]*(?=\s)|[。！？]+["'”’»)\]}」』）】*_~`]*(?=.)/gu;
+
+/**
+ * Per UTF-16 unit of a released text, the span of the context's text it came from (`SsmlSourceMap`'s shape):
+ * `[starts[i], ends[i])`, empty for a character the gateway inserted.
+ */
+export interface SourceSpans {
+  readonly starts: readonly number[];
+  readonly ends: readonly number[];
+}
+
+const NO_SPANS: SourceSpans = { starts: [], ends: [] };
+
+/**
+ * The span of the context's text that the released characters `[from, to)` came from: from the first source
+ * character's start to the last one's end (`**bold**` → `bold`); without any (a word the gateway inserted),
+ * empty, where the context's text was at that point.
+ */
+export function sourceSpanOf(spans: SourceSpans, from: number, to: number): { start: number; end: number } {
+  let start = -1;
+  let end = -1;
+  for (let k = from; k < to && k < spans.starts.length; k++) {
+    if (spans.ends[k] <= spans.starts[k]) continue;
+    if (start < 0) start = spans.starts[k];
+    end = Math.max(end, spans.ends[k]);
+  }
+  if (start >= 0) return { start, end: Math.max(start, end) };
+  const at = spans.starts[from] ?? spans.ends[spans.ends.length - 1] ?? 0;
+  return { start: at, end: at };
+}
+
+/**
+ * The spans of a text released in pieces (what the accumulator is fed), kept only from the first character
+ * not yet taken by a sentence: bounded like the accumulator's own buffer.
+ */
+export class SpokenSource {
+  private starts: number[] = [];
+  private ends: number[] = [];
+  /** Released index of `starts[0]`. */
+  private base = 0;
+
+  append(spans: SourceSpans): void {
+    for (let i = 0; i < spans.starts.length; i++) {
+      this.starts.push(spans.starts[i]);
+      this.ends.push(spans.ends[i]);
+    }
+  }
+
+  /** The spans of released characters `[from, to)`; everything before `to` is dropped. */
+  take(from: number, to: number): SourceSpans {
+    const a = Math.max(0, from - this.base);
+    const b = Math.max(a, to - this.base);
+    const out = { starts: this.starts.slice(a, b), ends: this.ends.slice(a, b) };
+    const drop = Math.min(b, this.starts.length);
+    this.starts = this.starts.slice(drop);
+    this.ends = this.ends.slice(drop);
+    this.base += drop;
+    return out;
+  }
+}
 
 function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8');
@@ -116,6 +178,22 @@ export class MarkdownLiveFilter {
   /** The next output's leading inserted period is dropped (its block end was already released). */
   private dropPeriod = false;
   private out = '';
+  /** Source spans of `out`, character by character. */
+  private outStarts: number[] = [];
+  private outEnds: number[] = [];
+  private taken: SourceSpans = NO_SPANS;
+  /** UTF-16 units of the context's text pushed so far. */
+  private consumed = 0;
+  /** Where `line[0]` (the current physical line's start) is in the context's text; `waiting`'s, likewise. */
+  private lineBase = 0;
+  private waitingBase = 0;
+  /** Just past the last source character released: where an inserted character sits. */
+  private lastEnd = 0;
+
+  /** Where each UTF-16 unit of the text the last `push`, `flush` or `end` returned came from. */
+  get releasedSource(): SourceSpans {
+    return this.taken;
+  }
 
   /** UTF-8 bytes of the client's text held and not yet released. */
   get heldBytes(): number {
@@ -124,6 +202,8 @@ export class MarkdownLiveFilter {
 
   /** Appends a piece of the client's text; returns the spoken text it released (often ''). */
   push(text: string): string {
+    const base = this.consumed;
+    this.consumed += text.length;
     let start = 0;
     for (;;) {
       const newline = text.indexOf('\n', start);
@@ -131,6 +211,7 @@ export class MarkdownLiveFilter {
       if (newline < 0) break;
       this.completeLine();
       start = newline + 1;
+      this.lineBase = base + start;
     }
     this.cutPartial();
     return this.take();
@@ -160,6 +241,9 @@ export class MarkdownLiveFilter {
   private take(): string {
     const out = this.out;
     this.out = '';
+    this.taken = { starts: this.outStarts, ends: this.outEnds };
+    this.outStarts = [];
+    this.outEnds = [];
     return out;
   }
 
@@ -218,6 +302,7 @@ export class MarkdownLiveFilter {
       // Maybe a table header: what it is depends on the next line.
       this.startLine(line);
       this.waiting = line;
+      this.waitingBase = this.lineBase;
       return;
     }
     this.line = line;
@@ -269,12 +354,16 @@ export class MarkdownLiveFilter {
     let source: string;
     let from: number;
     let to: number;
+    /** The index in the context's text of `source[at]`, for what may be released (-1: rendering context). */
+    let toClient: (at: number) => number;
     if (this.anchor > 0) {
       // The rest of the line after a clean cut (it starts with white space), behind a letter so that nothing
       // in it reads as block syntax.
       source = ANCHOR_WORD + this.line.slice(this.anchor, end);
       from = ANCHOR_WORD.length + this.released - this.anchor;
       to = ANCHOR_WORD.length + end - this.anchor;
+      const shift = this.lineBase + this.anchor - ANCHOR_WORD.length;
+      toClient = (at) => (at >= ANCHOR_WORD.length ? shift + at : -1);
     } else {
       const lines = this.waiting === undefined ? this.context : [...this.context, this.waiting];
       const prefix = lines.length > 0 ? `${lines.join('\n')}\n` : '';
@@ -282,6 +371,14 @@ export class MarkdownLiveFilter {
       from = this.waiting !== undefined ? contextEnd : prefix.length + this.released;
       to = prefix.length + end;
       source = prefix + this.line.slice(0, end);
+      const { lineBase, waitingBase } = this;
+      const waitingEnd = contextEnd + (this.waiting?.length ?? -1);
+      toClient = (at) =>
+        at >= prefix.length
+          ? lineBase + at - prefix.length
+          : at >= contextEnd && at < waitingEnd
+            ? waitingBase + at - contextEnd
+            : -1;
     }
     const { text, sourceOffsets } = markdownToSpeech(source);
     let before = -1;
@@ -302,33 +399,39 @@ export class MarkdownLiveFilter {
     }
     const lead = insertedRun(text, sourceOffsets, before + 1).length;
     const piece = text.slice(before + 1, last + 1);
+    const offsets: number[] = [];
+    for (let i = before + 1; i <= last; i++)
+      offsets.push(sourceOffsets[i] < 0 ? -1 : toClient(sourceOffsets[i]));
     if (mode === 'partial') {
-      const stripped = stripStrayMarkers(piece, lead);
-      if (anchorable && stripped === piece) this.anchor = end;
-      this.emit(stripped, false, lead);
+      const stripped = stripStrayMarkers(piece, offsets, lead);
+      if (anchorable && stripped.text === piece) this.anchor = end;
+      this.emit(stripped.text, false, lead, stripped.offsets);
     } else {
-      this.emit(piece, false, lead);
+      this.emit(piece, false, lead, offsets);
     }
     this.tail = mode === 'complete' ? insertedRun(text, sourceOffsets, last + 1) : '';
   }
 
   /** The waiting line (a possible table header) was not followed by a table row: a line of its own. */
   private renderWaiting(): void {
-    const saved = { line: this.line, released: this.released };
+    const saved = { line: this.line, released: this.released, lineBase: this.lineBase };
     this.line = this.waiting!;
+    this.lineBase = this.waitingBase;
     this.released = 0;
     this.waiting = undefined;
     this.render(this.line.length, 'complete');
     this.addContext(this.line);
     this.line = saved.line;
     this.released = saved.released;
+    this.lineBase = saved.lineBase;
   }
 
   /**
    * Adds output. `inserted`: the whole text is the gateway's (a note, a tail); otherwise its first `lead`
-   * characters are (the joint to the text before).
+   * characters are (the joint to the text before), and `offsets` gives each character's index in the
+   * context's text (-1: inserted).
    */
-  private emit(text: string, inserted: boolean, lead = 0): void {
+  private emit(text: string, inserted: boolean, lead = 0, offsets?: readonly number[]): void {
     let out = text;
     if (this.dropPeriod && out) {
       const joint = inserted ? out : out.slice(0, lead);
@@ -337,11 +440,27 @@ export class MarkdownLiveFilter {
     if (!out) return;
     if (this.separate) {
       this.out += '\n';
+      this.recordSource(-1);
       this.separate = false;
     }
+    // What the period drop removed is at the start.
+    const dropped = text.length - out.length;
+    for (let i = 0; i < out.length; i++) this.recordSource(inserted ? -1 : (offsets?.[dropped + i] ?? -1));
     this.out += out;
     this.emitted = true;
     if (out.trim()) this.dropPeriod = false;
+  }
+
+  /** Records the source span of one more output character (`at`: its index in the context's text, or -1). */
+  private recordSource(at: number): void {
+    if (at >= 0) {
+      this.outStarts.push(at);
+      this.outEnds.push(at + 1);
+      this.lastEnd = Math.max(this.lastEnd, at + 1);
+    } else {
+      this.outStarts.push(this.lastEnd);
+      this.outEnds.push(this.lastEnd);
+    }
   }
 
   /** The block before has ended: its tail goes out now, and the next joint's period does not repeat it. */
@@ -430,19 +549,48 @@ function insertedRun(text: string, offsets: Int32Array, start: number): string {
  * other half is after the cut): an opener at a word's start with no closer after it, a closer at a word's
  * end with no opener before it. "2 * 3" and snake_case stay as they are.
  */
-function stripStrayMarkers(text: string, from: number): string {
-  const head = text.slice(0, from);
-  let body = text.slice(from);
-  body = body.replace(/!?\[(?![^\]]*\])/gu, (match, at: number) =>
-    at === 0 || /[\s("'“‘]/u.test(body[at - 1]) ? '' : match,
+function stripStrayMarkers(
+  text: string,
+  offsets: readonly number[],
+  from: number,
+): { text: string; offsets: number[] } {
+  let body = { text: text.slice(from), offsets: offsets.slice(from) };
+  body = dropMatches(
+    body,
+    /!?\[(?![^\]]*\])/gu,
+    (m, s) => m.index === 0 || /[\s("'“‘]/u.test(s[m.index - 1]),
   );
-  body = body.replace(/(?<=^|[\s("'“‘])([*_~`]+)(?=\S)/gu, (match: string, run: string, at: number) =>
-    body.indexOf(run, at + run.length) >= 0 ? match : '',
+  body = dropMatches(
+    body,
+    /(?<=^|[\s("'“‘])([*_~`]+)(?=\S)/gu,
+    (m, s) => s.indexOf(m[1], m.index + m[1].length) < 0,
   );
-  body = body.replace(/(?<=\S)([*~`]+)(?=$|[\s.,;:!?)\]"'”’])/gu, (match: string, run: string, at: number) =>
-    body.lastIndexOf(run, at - 1) >= 0 ? match : '',
+  body = dropMatches(
+    body,
+    /(?<=\S)([*~`]+)(?=$|[\s.,;:!?)\]"'”’])/gu,
+    (m, s) => s.lastIndexOf(m[1], m.index - 1) < 0,
   );
-  return head + body;
+  return { text: text.slice(0, from) + body.text, offsets: offsets.slice(0, from).concat(body.offsets) };
+}
+
+/** `text` without the matches of `pattern` that `drop` picks (judged on `text` as given), offsets alike. */
+function dropMatches(
+  { text, offsets }: { text: string; offsets: readonly number[] },
+  pattern: RegExp,
+  drop: (match: RegExpExecArray, text: string) => boolean,
+): { text: string; offsets: number[] } {
+  let out = '';
+  const kept: number[] = [];
+  let at = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (!drop(match, text)) continue;
+    out += text.slice(at, match.index);
+    for (let i = at; i < match.index; i++) kept.push(offsets[i]);
+    at = match.index + match[0].length;
+  }
+  out += text.slice(at);
+  for (let i = at; i < text.length; i++) kept.push(offsets[i]);
+  return { text: out, offsets: kept };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -450,7 +598,10 @@ function stripStrayMarkers(text: string, from: number): string {
 
 /** One SSML fragment, ready for the synthesis. */
 export interface SsmlUnit {
-  /** `parseSsml`'s segments for the fragment (rate, volume, pitch, voice, breaks after, marks). */
+  /**
+   * `parseSsml`'s segments for the fragment (rate, volume, pitch, voice, breaks after, marks), their
+   * `sourceStart`, `sourceEnd` and `sourceMap` offsets into the context's text.
+   */
   readonly segments: readonly SsmlSegment[];
   /** Ignored elements and values, as `parseSsml` reports them. */
   readonly warnings: readonly string[];
@@ -860,15 +1011,24 @@ export class SsmlLiveFilter {
     this.reopen = [...open];
     let doc;
     try {
-      doc = parseSsml(xml, { language: this.options.language?.() });
+      doc = parseSsml(xml, { language: this.options.language?.(), sourceMap: true });
     } catch (error) {
       if (!(error instanceof SsmlSyntaxError)) throw error;
       const index = indexOf(xml, error.line, error.column);
       const local = Math.min(Math.max(0, index - prefix.length), head.length);
       throw new LiveTextError('invalid', offset + local, error.reason);
     }
-    const segments = doc.segments;
-    if (segments.length === 0) return;
+    if (doc.segments.length === 0) return;
+    // Offsets into the fragment's XML → into the context's text (the reopened start tags hold no text).
+    const local = (at: number) => offset + Math.min(Math.max(0, at - prefix.length), head.length);
+    const segments = doc.segments.map((s): SsmlSegment => ({
+      ...s,
+      sourceStart: local(s.sourceStart),
+      sourceEnd: local(s.sourceEnd),
+      ...(s.sourceMap && {
+        sourceMap: { starts: s.sourceMap.starts.map(local), ends: s.sourceMap.ends.map(local) },
+      }),
+    }));
     const hasText = segments.some((s) => s.text !== '');
     const leading = /^\s*(?:<!--[^]*?-->\s*)*<(p|s)[\s>]/u.exec(head)?.[1];
     const leadingMs = leading === 'p' ? PARAGRAPH_PAUSE_MS : leading === 's' ? SENTENCE_PAUSE_MS : 0;
