@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { decodeAudio } from './support/audio-check';
 import { createSession, getJson, postJson, startApp, type RunningApp } from './support/app';
 import { ReplayStore } from '../src/synthesis/replay/replay-store';
-import { FaultEngine } from './support/fault-engine';
+import { FaultEngine, type Fault } from './support/fault-engine';
 import { collectStream } from './support/ws-stream';
 import { waitFor } from './support/server-process';
 
@@ -16,6 +16,11 @@ async function metric(gw: RunningApp, pattern: RegExp): Promise<number> {
   const text = await (await fetch(`${gw.baseUrl}/metrics`)).text();
   const line = text.split('\n').find((l) => pattern.test(l));
   return line ? Number(line.split(' ').pop()) : 0;
+}
+
+/** A fault rule for the fake: the request whose text starts with `start` gets `fault`, the others the default. */
+function interrupt(start: string, fault: Fault): (input: string) => Fault | undefined {
+  return (input) => (input.startsWith(start) ? fault : undefined);
 }
 
 const THREE_SENTENCES = 'The first sentence is here. The second one follows it. And the third ends it.';
@@ -106,9 +111,9 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
   ] as const)(
     'should restart the interrupted sentence on the fallback mid-stream (engine %s), announced in-band, as one valid stream',
     async (kind, client) => {
-      // Request 1 = sentence 1 (fine), request 2 = sentence 2: reset, or stalled until the idle timeout, after
-      // some audio has gone out.
-      engine.next({ kind: 'ok' }, { kind, afterBytes: 9600 });
+      // Sentence 2 is reset, or stalled until the idle timeout, after some audio has gone out. Chosen by its
+      // text, not by arrival order: the look-ahead may send sentence 2's request before sentence 1's arrives.
+      engine.rule = interrupt('The second', { kind, afterBytes: 9600 });
       const res = await createAs(gw, `10.0.0.${client}`, {
         text: THREE_SENTENCES,
         target_format: 'wav',
@@ -148,7 +153,7 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
   ])(
     "should fail over mid-stream in %s as one stream that decodes cleanly, the switch naming the fallback's first frame",
     async (format, rate) => {
-      engine.next({ kind: 'ok' }, { kind: 'reset', afterBytes: 9600 });
+      engine.rule = interrupt('The second', { kind: 'reset', afterBytes: 9600 });
       const res = await createAs(gw, `10.0.0.${format === 'mp3' ? 3 : 4}`, {
         text: THREE_SENTENCES,
         target_format: format,
@@ -197,8 +202,8 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
   );
 
   it('should fail SSML over mid-stream at the interrupted part: its mark once, breaks kept, one valid stream', async () => {
-    // Request 1 = the first part; request 2 = the part after the mark: reset after some audio.
-    engine.next({ kind: 'ok' }, { kind: 'reset', afterBytes: 9600 });
+    // The part after the mark is reset after some audio.
+    engine.rule = interrupt('The second', { kind: 'reset', afterBytes: 9600 });
     const ssml =
       '<speak>The first part is spoken here.<break time="300ms"/><mark name="second"/>The second part follows it and is long enough.</speak>';
     const res = await createAs(gw, '10.0.0.5', {
@@ -221,7 +226,7 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
   });
 
   it('should fail a ?timings=words stream over mid-stream at the interrupted sentence, one timings message per sentence', async () => {
-    engine.next({ kind: 'ok' }, { kind: 'reset', afterBytes: 9600 });
+    engine.rule = interrupt('The second', { kind: 'reset', afterBytes: 9600 });
     const res = await createAs(gw, '10.0.0.6', {
       text: THREE_SENTENCES,
       target_format: 'pcm16',
