@@ -259,21 +259,27 @@ describe('Several replicas on one Redis', () => {
     }
   }, 30000);
 
+  /** Streams a new session from `victim` to a client and SIGKILLs `victim` at frame 10; `seen`: the seqs received. */
+  const streamUntilKilled = async (victim: ServerProcess) => {
+    await untilReady(victim);
+    const session = await createSession(victim.baseUrl, {
+      text: 'This stream will lose its producer halfway through, which is a pity.',
+      target_format: 'pcm16',
+    });
+    const seen: number[] = [];
+    await collectStream(on(victim, session.ws_url), {
+      onMessage: (_ws, message) => {
+        if (message.type === 'audio') seen.push(message.seq);
+        if (message.seq === 10) victim.child.kill('SIGKILL');
+      },
+    }).catch(() => undefined);
+    return { session, seen };
+  };
+
   it('should end a resume on B with stream_lost (after replaying what Redis held) when A is killed mid-stream', async () => {
     const victim = await startServer(env());
     try {
-      await untilReady(victim);
-      const session = await createSession(victim.baseUrl, {
-        text: 'This stream will lose its producer halfway through, which is a pity.',
-        target_format: 'pcm16',
-      });
-      const seen: number[] = [];
-      await collectStream(on(victim, session.ws_url), {
-        onMessage: (_ws, message) => {
-          if (message.type === 'audio') seen.push(message.seq);
-          if (message.seq === 10) victim.child.kill('SIGKILL');
-        },
-      }).catch(() => undefined);
+      const { session } = await streamUntilKilled(victim);
       const resumed = await collectStream(`${on(b, session.ws_url)}?from_seq=5`, { timeoutMs: 15000 });
       expect(resumed.audio[0]?.seq).toBe(5);
       expect(resumed.eos).toBeUndefined();
@@ -295,19 +301,8 @@ describe('Several replicas on one Redis', () => {
   it('should answer stream_lost to a resume on B from the frame after the last one received when A is killed', async () => {
     const victim = await startServer(env());
     try {
-      await untilReady(victim);
-      const session = await createSession(victim.baseUrl, {
-        text: 'This stream will lose its producer halfway through, which is a pity.',
-        target_format: 'pcm16',
-      });
-      let last = 0;
-      await collectStream(on(victim, session.ws_url), {
-        onMessage: (_ws, message) => {
-          if (message.type !== 'audio') return;
-          last = Math.max(last, message.seq);
-          if (message.seq === 10) victim.child.kill('SIGKILL');
-        },
-      }).catch(() => undefined);
+      const { session, seen } = await streamUntilKilled(victim);
+      const last = Math.max(...seen);
       // The frames the client got last may never have reached Redis: they died with the producer.
       const resumed = await collectStream(`${on(b, session.ws_url)}?from_seq=${last + 1}`, {
         timeoutMs: 15000,
