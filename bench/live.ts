@@ -26,6 +26,7 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { START_NODE_FLAGS } from '../test/support/start-command';
 
 const ROOT = join(__dirname, '..');
 const OUT = join(ROOT, 'docs', 'BENCHMARKS.md');
@@ -149,7 +150,9 @@ async function startFakeEngine(): Promise<{ baseUrl: string; close(): Promise<vo
 
 async function startGateway(server: string | undefined, env: Record<string, string>) {
   const port = await freePort();
-  const args = server ? [server] : ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')];
+  const args = server
+    ? [...START_NODE_FLAGS, server]
+    : ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')];
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },

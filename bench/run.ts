@@ -192,6 +192,7 @@ async function main(): Promise<void> {
     if (r.burstCold && r.burstWarm) results.burst = measured({ cold: r.burstCold, warm: r.burstWarm });
     if (r.justStarted?.churn) results.justStartedChurn = measured(r.justStarted.churn);
     if (r.justStarted?.burst) results.justStartedBurst = measured(r.justStarted.burst);
+    if (r.afterPause) results.afterPause = measured(r.afterPause);
   }
 
   if (only.has('resampler')) {

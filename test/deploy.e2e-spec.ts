@@ -9,6 +9,7 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { START_NODE_FLAGS, nodeFlagsOf, startScript } from './support/start-command';
 
 /*
  * The deployment files are configuration, not code: these checks read them as a cluster (schemas, label
@@ -532,5 +533,50 @@ describe('docker-compose.yml', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the start command (package.json, Dockerfile, manifests)', () => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+
+  it('should start the image with the node flags of npm run start:prod, and npm start the same way', () => {
+    expect(START_NODE_FLAGS).toContain('--no-memory-reducer');
+    expect(startScript('start')).toBe(startScript('start:prod'));
+    // The last CMD of the last stage is what the image runs (exec form: a JSON array).
+    const cmds = [...dockerfile.matchAll(/^CMD\s+(\[.*\])\s*$/gm)].map((m) => JSON.parse(m[1]) as string[]);
+    expect(cmds.at(-1)).toEqual(['node', ...START_NODE_FLAGS, 'dist/main.js']);
+  });
+
+  it('should not override the image command in the manifests or the compose file (the flags would be lost)', () => {
+    const checked: string[] = [];
+    for (const file of readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f))) {
+      for (const doc of parseAllDocuments(readFileSync(join(K8S_DIR, file), 'utf8'))) {
+        const containers: any[] = (doc.toJS() as any)?.spec?.template?.spec?.containers ?? [];
+        for (const c of containers.filter((x) => String(x.image).startsWith(`${GATEWAY_NAME}:`))) {
+          checked.push(`${file}/${c.name}`);
+          expect({ file, command: c.command, args: c.args }).toEqual({
+            file,
+            command: undefined,
+            args: undefined,
+          });
+        }
+      }
+    }
+    const compose = parse(readFileSync(COMPOSE_FILE, 'utf8'), { merge: true });
+    for (const [name, service] of Object.entries<any>(compose.services ?? {}))
+      if (service.build !== undefined) {
+        checked.push(`compose/${name}`);
+        expect({ name, command: service.command }).toEqual({ name, command: undefined });
+      }
+    // The gateway's Deployment and its compose services (the replicas and the single one) were all looked at.
+    expect(checked.filter((c) => c.startsWith('compose/')).length).toBeGreaterThanOrEqual(2);
+    expect(checked.filter((c) => !c.startsWith('compose/')).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('should refuse a start command of another shape rather than run servers without its flags', () => {
+    expect(nodeFlagsOf('node --a --b=1 dist/main.js')).toEqual(['--a', '--b=1']);
+    expect(nodeFlagsOf('node dist/main.js')).toEqual([]);
+    expect(() => nodeFlagsOf('node -r x dist/main.js')).toThrow('not "node [--flags] dist/main.js"');
+    expect(() => nodeFlagsOf('tsx src/main.ts')).toThrow();
   });
 });

@@ -8,6 +8,7 @@ import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { START_NODE_FLAGS } from '../../test/support/start-command';
 import type { LoadCommand, LoadResult, SessionSpec, SessionTiming } from '../load-client';
 import { median, sleep } from './measure';
 
@@ -72,6 +73,17 @@ export interface ServerResults {
     readonly churn?: RunSummary & { readonly concurrency: number };
     readonly burst?: RunSummary;
   };
+  /**
+   * The churn again on a warmed-up server that then sat idle for `pauseS` (past the resume window): with the
+   * start command's flags, and without `--no-memory-reducer` (V8's memory reducer on, as plain `node` runs).
+   */
+  readonly afterPause?: {
+    readonly pauseS: number;
+    readonly flags: RunSummary & { readonly concurrency: number };
+    readonly memoryReducer: RunSummary & { readonly concurrency: number };
+    /** RSS just before the measured churn (after the pause), MiB. */
+    readonly rssBefore: { readonly flags: number; readonly memoryReducer: number };
+  };
   /** Idle and churn again with the server on Node 24 (when .node24 is installed). */
   readonly node24?: {
     readonly version: string;
@@ -126,16 +138,20 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** The compiled gateway as a child process on a free port, once `readyPath` answers 200. */
+/**
+ * The compiled gateway as a child process on a free port, once `readyPath` answers 200. It runs with the node
+ * flags of `npm run start:prod` (START_NODE_FLAGS) unless `nodeFlags` says otherwise.
+ */
 export async function startServer(
   main: string,
   env: Record<string, string>,
   readyPath = '/healthz',
   node = process.execPath,
+  nodeFlags: readonly string[] = START_NODE_FLAGS,
 ): Promise<Server> {
   const port = await freePort();
   const startedAt = performance.now();
-  const child = spawn(node, [main], {
+  const child = spawn(node, [...nodeFlags, main], {
     env: {
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
@@ -270,6 +286,7 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
     Object.assign(results, await underLoad({ main, scenarios, churn, log }));
   if (scenarios.has('churn') || scenarios.has('burst'))
     results.justStarted = await justStarted({ main, scenarios, churn, log });
+  if (scenarios.has('churn')) results.afterPause = await afterPause({ main, scenarios, churn, log });
   if ((scenarios.has('idle') || scenarios.has('churn')) && existsSync(NODE24)) {
     const version = execFileSync(NODE24, ['--version'], { encoding: 'utf8' }).trim().replace(/^v/, '');
     let idleRss: ServerResults['idle'];
@@ -369,6 +386,52 @@ async function justStarted({
     client.stop();
   }
   return results;
+}
+
+/** Idle time before the after-pause churn: past RESUME_WINDOW_SECONDS (60) and V8's memory-reducer timers. */
+const PAUSE_S = 70;
+
+/**
+ * Two servers, one with the start command's node flags and one without `--no-memory-reducer`, each warmed up
+ * (300 + one churn), then both idle for PAUSE_S, then the churn measured on each. With the memory reducer on,
+ * V8 shrinks the heap while the gateway is idle and its limits start low again: the next load pays dozens of
+ * full collections while they grow back (--trace-gc: one every 200–300 ms through a 2000-session churn).
+ */
+async function afterPause({
+  main,
+  churn,
+  log,
+  node,
+}: LoadRun): Promise<NonNullable<ServerResults['afterPause']>> {
+  const { sessions, concurrency } = churn;
+  const withoutReducerFlag = START_NODE_FLAGS.filter((flag) => flag !== '--no-memory-reducer');
+  const client = await startClient();
+  const flags = await startServer(main, LOAD_ENV, '/healthz', node);
+  const reducer = await startServer(main, LOAD_ENV, '/healthz', node, withoutReducerFlag);
+  const command = { type: 'churn', spec: SHORT_PCM, sessions, concurrency } as const;
+  try {
+    for (const server of [flags, reducer]) {
+      await client.run({ ...WARM_UP, baseUrl: server.baseUrl });
+      await client.run({ ...command, baseUrl: server.baseUrl });
+    }
+    log(`churn after ${PAUSE_S} s idle, with and without --no-memory-reducer`);
+    await sleep(PAUSE_S * 1000);
+    const rssBefore = { flags: status(flags.pid).rssMiB, memoryReducer: status(reducer.pid).rssMiB };
+    const a = await measured(flags, client, { ...command, baseUrl: flags.baseUrl });
+    const b = await measured(reducer, client, { ...command, baseUrl: reducer.baseUrl });
+    log(
+      `  ${a.cpuMsPerSession.toFixed(2)} ms per session; with the memory reducer ${b.cpuMsPerSession.toFixed(2)} ms`,
+    );
+    return {
+      pauseS: PAUSE_S,
+      flags: { ...a, concurrency },
+      memoryReducer: { ...b, concurrency },
+      rssBefore,
+    };
+  } finally {
+    client.stop();
+    await Promise.all([flags.stop(), reducer.stop()]);
+  }
 }
 
 type LoadResults = Pick<

@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { START_NODE_FLAGS } from './start-command';
 
 export const MAIN = process.env.GATEWAY_MAIN ?? join(__dirname, '..', '..', 'dist', 'main.js');
 
@@ -32,13 +33,13 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Starts `node dist/main.js` (what `npm run start:prod` runs) on a free port with a mock-only default
+ * Starts `node [START_NODE_FLAGS] dist/main.js` (what `npm run start:prod` runs) on a free port with a mock-only default
  * environment plus `env`, and collects its output lines. Call `ready()` before using it.
  */
 export async function startServer(env: Record<string, string> = {}): Promise<ServerProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...START_NODE_FLAGS, MAIN], {
     env: {
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
