@@ -551,7 +551,7 @@ describe('the start command (package.json, Dockerfile, manifests)', () => {
     const checked: string[] = [];
     for (const file of readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f))) {
       for (const doc of parseAllDocuments(readFileSync(join(K8S_DIR, file), 'utf8'))) {
-        const containers: any[] = (doc.toJS() as any)?.spec?.template?.spec?.containers ?? [];
+        const containers: any[] = doc.toJS()?.spec?.template?.spec?.containers ?? [];
         for (const c of containers.filter((x) => String(x.image).startsWith(`${GATEWAY_NAME}:`))) {
           checked.push(`${file}/${c.name}`);
           expect({ file, command: c.command, args: c.args }).toEqual({
