@@ -148,6 +148,40 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
   );
 
   it.each([
+    [
+      'text',
+      '  The first sentence is   here.\n\n\tThe second one\r\nfollows it.  And the third ends it. ',
+      11,
+    ],
+    [
+      'markdown',
+      '# The first sentence is *here*.\n\n**The second** one follows [it](https://example.com/x). And the third ends it.',
+      12,
+    ],
+  ] as const)(
+    'should point text_offset into the %s as the client sent it (white space, markup), where the fallback restarts',
+    async (textFormat, text, client) => {
+      engine.rule = interrupt('The second', { kind: 'reset', afterBytes: 9600 });
+      const res = await createAs(gw, `10.0.0.${client}`, {
+        text,
+        text_format: textFormat,
+        target_format: 'pcm16',
+        sample_rate_hz: 16000,
+        fallback_providers: ['mock_tone'],
+        failover: 'mid_stream',
+      });
+      expect(res.status).toBe(201);
+      const stream = await collectStream(res.json.ws_url);
+      expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
+      const switched = stream.control.find((m) => m.type === 'provider_switched');
+      // The spoken text starts "The second" at another index (white space collapsed, markup dropped).
+      const restart = text.indexOf('The second');
+      expect(switched).toMatchObject({ from: 'openai', to: 'mock_tone', text_offset: restart });
+      expect(restart).not.toBe(THREE_SENTENCES.indexOf('The second'));
+    },
+  );
+
+  it.each([
     ['mp3', 24000],
     ['opus', 48000],
   ])(

@@ -147,7 +147,12 @@ export class SessionStream {
         if (audio.switched) {
           this.owner.switches.inc({ from: audio.switched.from, to: audio.switched.to });
           this.run.switches++; // `delivered` records frames without their switch
-          await this.log.append({ kind: 'switch', seq: seq + 1, ...audio.switched });
+          await this.log.append({
+            kind: 'switch',
+            seq: seq + 1,
+            ...audio.switched,
+            textOffset: this.toClientOffset(audio.switched.textOffset),
+          });
         }
         this.run.servedBy = audio.providerId;
         this.servedFrom ??= audio.fromCache ? 'cache' : 'engine';
@@ -201,7 +206,8 @@ export class SessionStream {
   }
 
   /**
-   * Timings come with offsets into the spoken text; the client wants them into what it sent. For plain
+   * Timings (and a fallback's restart offset) come with offsets into the spoken text; the client wants them
+   * into what it sent. For plain
    * text that is the raw text before normalization (kept as `sourceText`); for markdown, the markdown
    * (mapped back through the cleanup); SSML timings already index the SSML as sent.
    */
@@ -216,6 +222,14 @@ export class SessionStream {
       const end = w.text_end > w.text_start ? (map.rawEnd[w.text_end - 1] ?? w.text_end) : start;
       return { ...w, text: raw.slice(start, end), text_start: start, text_end: end };
     });
+  }
+
+  /** An offset into the spoken text (where a fallback restarts) as an offset into what the client sent. */
+  private toClientOffset(offset: number): number {
+    const [at] = this.toClientOffsets([
+      { text: '', start_ms: 0, end_ms: 0, text_start: offset, text_end: offset + 1 },
+    ]);
+    return at.text_start;
   }
 
   private rawMap: ReturnType<typeof engineTextOf> | undefined;

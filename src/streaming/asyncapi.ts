@@ -188,7 +188,7 @@ export const ASYNCAPI_DOCUMENT = {
             to: str(),
             seq: int('The seq of the fallback’s first audio frame.'),
             text_offset: int(
-              'Character offset where the fallback restarts (start of the interrupted sentence).',
+              'Character offset where the fallback restarts (start of the interrupted sentence), into the text as the client sent it.',
             ),
           },
           ['type', 'from', 'to', 'seq', 'text_offset'],

@@ -247,6 +247,36 @@ describe(EspeakProvider.name, () => {
     await expect(synthesizeAll(provider, unknown, 'Hello.')).rejects.toThrow(UnsupportedCapabilityError);
   });
 
+  it('should key the audio cache on the binary and its version, noticing an upgrade at the next health check', async () => {
+    // The real binary behind a wrapper whose reported version can change, as a package upgrade would.
+    const dir = mkdtempSync(join(tmpdir(), 'espeak-version-'));
+    try {
+      const versionFile = join(dir, 'version');
+      const wrapper = join(dir, 'espeak-ng');
+      writeFileSync(versionFile, 'eSpeak NG text-to-speech: 1.51  Data at: /usr/lib/x\n');
+      writeFileSync(
+        wrapper,
+        `#!/bin/sh\nif [ "$1" = --version ]; then cat ${JSON.stringify(versionFile)}; exit 0; fi\nexec espeak-ng "$@"\n`,
+        { mode: 0o755 },
+      );
+      const provider = await createProvider(wrapper);
+      expect((await provider.checkHealth()).up).toBe(true);
+      const before = provider.cacheIdentity();
+      expect(before).toBe(`${wrapper}\neSpeak NG text-to-speech: 1.51  Data at: /usr/lib/x`);
+      writeFileSync(versionFile, 'eSpeak NG text-to-speech: 1.52  Data at: /usr/lib/x\n');
+      expect(provider.cacheIdentity()).toBe(before); // until the next check
+      await provider.checkHealth();
+      expect(provider.cacheIdentity()).not.toBe(before);
+      expect(provider.cacheIdentity()).toContain('1.52');
+      // Another binary path is another engine, whatever it reports.
+      const other = await createProvider('espeak-ng');
+      await other.checkHealth();
+      expect(other.cacheIdentity().startsWith('espeak-ng\n')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('with the binary missing', () => {
     let missing: EspeakProvider;
 

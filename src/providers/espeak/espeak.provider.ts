@@ -65,10 +65,17 @@ export class EspeakProvider implements TtsProvider {
     this.binary = config.espeak.binary;
   }
 
-  /** The binary is the engine: another espeak-ng (path) may speak differently. */
+  /**
+   * The binary and its version are the engine: another espeak-ng (path), or the same path after a package
+   * upgrade, may speak differently. The version is the first line of `--version` (it names the data
+   * directory too), read by every health check, so an upgrade is noticed within one check.
+   */
   cacheIdentity(): string {
-    return this.binary;
+    return `${this.binary}\n${this.version ?? ''}`;
   }
+
+  /** `espeak-ng --version`'s first line, from the last health check that succeeded. */
+  private version: string | undefined;
 
   /** Pids of the espeak-ng processes synthesizing right now (diagnostics and tests). */
   runningPids(): number[] {
@@ -86,7 +93,8 @@ export class EspeakProvider implements TtsProvider {
 
   async checkHealth(signal?: AbortSignal): Promise<ProviderHealth> {
     try {
-      await run(this.binary, ['--version'], { timeout: QUERY_TIMEOUT_MS, signal });
+      const { stdout } = await run(this.binary, ['--version'], { timeout: QUERY_TIMEOUT_MS, signal });
+      this.version = String(stdout).split('\n', 1)[0].trim();
       return { up: true };
     } catch (error) {
       return { up: false, reason: this.describeFailure(error) };
