@@ -17,6 +17,8 @@ interface FakeOptions {
   languages?: string[];
   /** How long each synthesis takes, to make overlapping requests visible. */
   delayMs?: number;
+  /** `model_name` on `/details` (variant C); default XTTS v2. */
+  modelName?: string;
 }
 
 /**
@@ -32,7 +34,7 @@ class FakeCoquiServer {
   closedEarly = 0;
   private server!: Server;
 
-  constructor(private readonly options: FakeOptions) {}
+  constructor(readonly options: FakeOptions) {}
 
   get baseUrl(): string {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
@@ -77,7 +79,7 @@ class FakeCoquiServer {
     }
     if (variant === 'C' && url.pathname === '/details') {
       res.end(
-        '<table><tr>\n<td>model_name</td>\n<td>tts_models/multilingual/multi-dataset/xtts_v2</td>\n</tr>' +
+        `<table><tr>\n<td>model_name</td>\n<td>${this.options.modelName ?? 'tts_models/multilingual/multi-dataset/xtts_v2'}</td>\n</tr>` +
           '<tr>\n<td>language_idx</td>\n<td>en</td>\n</tr></table>',
       );
       return;
@@ -229,6 +231,20 @@ describe('CoquiProvider against a fake Coqui tts-server', () => {
         sampleRateHz: 24000,
         extra: { speakerId: 'Claribel Dervla', languageIds: 'en,es,fr,de,pt,zh-cn,ja', model: 'xtts_v2' },
       });
+    });
+
+    it('should key the audio cache on the server and the model it reports, so another model is another engine', async () => {
+      await provider.listVoices();
+      expect(provider.cacheIdentity()).toBe(`${fake.baseUrl}\nxtts_v2`);
+      // The same URL serving another model (the server restarted with it): a gateway discovering it keys anew.
+      fake.options.modelName = 'tts_models/multilingual/multi-dataset/xtts_v1.1';
+      try {
+        const restarted = await createProvider(fake.baseUrl);
+        await restarted.listVoices();
+        expect(restarted.cacheIdentity()).toBe(`${fake.baseUrl}\nxtts_v1.1`);
+      } finally {
+        fake.options.modelName = undefined;
+      }
     });
 
     it('should pass speaker_id and the server-spelled language_id, one request per sentence', async () => {

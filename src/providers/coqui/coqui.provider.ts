@@ -75,10 +75,16 @@ export class CoquiProvider implements TtsProvider {
     this.peer = { providerId: this.id, label: `Coqui tts-server at ${safeOrigin(this.baseUrl)}` };
   }
 
-  /** The server (and so its model) makes the audio. */
+  /**
+   * The server and the model it reports (on `/details`, as the last voice discovery read it; every
+   * VOICES_TTL_MS) make the audio: the same URL serving another model must not get the old model's audio.
+   */
   cacheIdentity(): string {
-    return this.baseUrl ?? '';
+    return `${this.baseUrl ?? ''}\n${this.model ?? ''}`;
   }
+
+  /** The model of the last discovery (`extra.model` of its voices), when the server names it. */
+  private model: string | undefined;
 
   /** Requests running and waiting (the server runs one at a time). */
   get load(): { active: number; waiting: number } {
@@ -197,7 +203,9 @@ export class CoquiProvider implements TtsProvider {
       locales: textOf(locales),
       detailsHtml: textOf(detailsHtml),
     };
-    return coquiVoices(info);
+    const voices = coquiVoices(info);
+    this.model = voices.map((voice) => stringExtra(voice, 'model')).find(Boolean);
+    return voices;
   }
 
   /** One discovery page: its text, `missing` (any HTTP error: older variants lack it), or `unreachable`. */
