@@ -105,6 +105,23 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
     engine.rule = undefined;
   });
 
+  /**
+   * A session (as client 10.0.0.`client`) whose sentence "The second…" the engine resets after some audio,
+   * failing over mid-stream to mock_tone; read to its end, which must be a clean close.
+   */
+  async function failedOverAtSecond(client: number, body: Record<string, unknown>) {
+    engine.rule = interrupt('The second', { kind: 'reset', afterBytes: 9600 });
+    const res = await createAs(gw, `10.0.0.${client}`, {
+      fallback_providers: ['mock_tone'],
+      failover: 'mid_stream',
+      ...body,
+    });
+    expect(res.status).toBe(201);
+    const stream = await collectStream(res.json.ws_url);
+    expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
+    return { res, stream, switched: stream.control.find((m) => m.type === 'provider_switched') };
+  }
+
   it.each([
     ['reset', 1],
     ['stall', 7],
@@ -161,19 +178,12 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
   ] as const)(
     'should point text_offset into the %s as the client sent it (white space, markup), where the fallback restarts',
     async (textFormat, text, client) => {
-      engine.rule = interrupt('The second', { kind: 'reset', afterBytes: 9600 });
-      const res = await createAs(gw, `10.0.0.${client}`, {
+      const { switched } = await failedOverAtSecond(client, {
         text,
         text_format: textFormat,
         target_format: 'pcm16',
         sample_rate_hz: 16000,
-        fallback_providers: ['mock_tone'],
-        failover: 'mid_stream',
       });
-      expect(res.status).toBe(201);
-      const stream = await collectStream(res.json.ws_url);
-      expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
-      const switched = stream.control.find((m) => m.type === 'provider_switched');
       // The spoken text starts "The second" at another index (white space collapsed, markup dropped).
       const restart = text.indexOf('The second');
       expect(switched).toMatchObject({ from: 'openai', to: 'mock_tone', text_offset: restart });
@@ -237,21 +247,14 @@ describe('Resilience against a faulty OpenAI-compatible engine (in-test fault-in
 
   it('should fail SSML over mid-stream at the interrupted part: its mark once, breaks kept, one valid stream', async () => {
     // The part after the mark is reset after some audio.
-    engine.rule = interrupt('The second', { kind: 'reset', afterBytes: 9600 });
     const ssml =
       '<speak>The first part is spoken here.<break time="300ms"/><mark name="second"/>The second part follows it and is long enough.</speak>';
-    const res = await createAs(gw, '10.0.0.5', {
+    const { res, stream, switched } = await failedOverAtSecond(5, {
       text: ssml,
       text_format: 'ssml',
       target_format: 'wav',
       sample_rate_hz: 16000,
-      fallback_providers: ['mock_tone'],
-      failover: 'mid_stream',
     });
-    expect(res.status).toBe(201);
-    const stream = await collectStream(res.json.ws_url);
-    expect({ code: stream.closeCode, error: stream.error }).toEqual({ code: 1000, error: undefined });
-    const switched = stream.control.find((m) => m.type === 'provider_switched');
     expect(switched).toMatchObject({ from: 'openai', to: 'mock_tone' });
     expect(stream.control.filter((m) => m.type === 'mark').map((m) => m.name)).toEqual(['second']);
     expect((await decodeAudio(stream.bytes, 'wav', 16000)).errors).toBe('');
