@@ -399,6 +399,32 @@ describe('Demo page in Chromium', () => {
     }
   }, 30000);
 
+  it('should name a provider that is down and why, and not offer it', async () => {
+    const broken = await startApp({
+      PROVIDERS: 'mock_tone,espeak',
+      ESPEAK_BINARY: '/nonexistent/espeak-ng',
+    });
+    const page = await open(broken.baseUrl);
+    try {
+      const option = page.locator('#provider option[value="espeak"]');
+      await option.waitFor({ state: 'attached' });
+      expect(await option.isDisabled()).toBe(true);
+      expect(await option.textContent()).toMatch(/ — unavailable$/);
+      // The reason the gateway gives (GET /v1/providers), under the select and linked to it.
+      const reason = (await getJson(broken.baseUrl, '/v1/providers')).json.providers.find(
+        (p: any) => p.id === 'espeak',
+      ).reason;
+      expect(reason).toMatch(/espeak-ng binary not found/);
+      expect(await page.textContent('#provider-hint')).toContain(`is unavailable: ${reason}.`);
+      expect(await page.getAttribute('#provider', 'aria-describedby')).toBe('provider-hint');
+      // The working provider stays chosen and speaks.
+      expect(await page.inputValue('#provider')).toBe('mock_tone');
+    } finally {
+      await page.close();
+      await broken.close();
+    }
+  }, 30000);
+
   it('should stop polling /metrics and say why when the gateway wants a key the page does not have', async () => {
     // API_KEYS keys are not admin keys, and METRICS_REQUIRE_KEY wants one: /metrics answers 401 with or without.
     const keyed = await startApp({
