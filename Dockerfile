@@ -36,5 +36,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # tini forwards SIGTERM to Node so shutdown hooks run (streams get an error frame, not a reset).
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# The same node flags as `npm run start:prod` (README, "A new replica is slower at first").
-CMD ["node", "--no-memory-reducer", "dist/main.js"]
+# The same command as `npm run start:prod` (test/deploy.e2e-spec.ts keeps them equal).
+CMD ["node", "dist/main.js"]

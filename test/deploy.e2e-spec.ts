@@ -540,7 +540,6 @@ describe('the start command (package.json, Dockerfile, manifests)', () => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 
   it('should start the image with the node flags of npm run start:prod, and npm start the same way', () => {
-    expect(START_NODE_FLAGS).toContain('--no-memory-reducer');
     expect(startScript('start')).toBe(startScript('start:prod'));
     // The last CMD of the last stage is what the image runs (exec form: a JSON array).
     const cmds = [...dockerfile.matchAll(/^CMD\s+(\[.*\])\s*$/gm)].map((m) => JSON.parse(m[1]) as string[]);

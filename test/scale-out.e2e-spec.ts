@@ -341,6 +341,45 @@ describe('Several replicas on one Redis', () => {
     expect(Buffer.concat([firstFrame, resumed.bytes]).equals(reference.bytes)).toBe(true);
   }, 40000);
 
+  it("should refuse a resume on B with resume_unavailable once A's mirror gave up in a Redis outage, while A's reader got every frame", async () => {
+    // A's log (and so its mirror's backlog) holds 2 s of 16 kHz pcm16: a 3.5 s outage overflows it, the mirror
+    // gives up and, once Redis is back, marks the stream. Without the mark B would replay a stream with a hole.
+    const bounded = await startServer({ ...env(), RESUME_BUFFER_BYTES: '64000' });
+    try {
+      await untilReady(bounded);
+      const session = await createSession(bounded.baseUrl, {
+        text: `${TEXT} ${TEXT}`,
+        target_format: 'pcm16',
+        sample_rate_hz: 16000,
+      });
+      const running = collectStream(on(bounded, session.ws_url), { timeoutMs: 20000 });
+      await new Promise((r) => setTimeout(r, 300));
+      redis.pause();
+      try {
+        await new Promise((r) => setTimeout(r, 3500));
+      } finally {
+        redis.resume();
+      }
+      const local = await running;
+      expect({ code: local.closeCode, eos: !!local.eos }).toEqual({ code: 1000, eos: true });
+      const seqs = local.audio.map((x) => x.seq);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      await waitFor(() => redis.cli('EXISTS', `tts:{${session.session_id}}:gap`).trim() === '1', 10000);
+      await Promise.all([untilReady(bounded), untilReady(b)]);
+      // The last frame A's reader got: a resume the mirror could have served, had it not lost frames.
+      const resumed = await collectStream(`${on(b, session.ws_url)}?from_seq=${seqs.at(-1)}`, {
+        timeoutMs: 10000,
+      });
+      expect(resumed.audio).toEqual([]);
+      expect({ code: resumed.closeCode, error: resumed.error?.code }).toEqual({
+        code: 4410,
+        error: 'resume_unavailable',
+      });
+    } finally {
+      await bounded.stop();
+    }
+  }, 40000);
+
   it('should report a hung Redis (SIGSTOP) down within seconds, refuse creates with 503 promptly, and recover on SIGCONT', async () => {
     const session = await createSession(a.baseUrl, { text: TEXT, target_format: 'pcm16' });
     const running = collectStream(on(a, session.ws_url), { timeoutMs: 20000 });

@@ -180,9 +180,11 @@ export function renderReport(r: Results): string {
     const startedVerdict = started ? `; just started: ${metText(started.cpuMsPerSession <= 1)}` : '';
     const paused = r.afterPause;
     const pausedText = paused
-      ? `; ${n2(paused.flags.cpuMsPerSession)} ms after ${paused.pauseS} s idle (${n2(paused.memoryReducer.cpuMsPerSession)} ms with V8's memory reducer on)`
+      ? `; ${n2(paused.startCommand.cpuMsPerSession)} ms after ${paused.pauseS} s idle (${n2(paused.noMemoryReducer.cpuMsPerSession)} ms with \`--no-memory-reducer\`)`
       : '';
-    const pausedVerdict = paused ? `; after a pause: ${metText(paused.flags.cpuMsPerSession <= 1)}` : '';
+    const pausedVerdict = paused
+      ? `; after a pause: ${metText(paused.startCommand.cpuMsPerSession <= 1)}`
+      : '';
     push(
       steady
         ? `| server CPU per short session ≤ 1 ms (churn: "Short reply.", pcm16 16 kHz, concurrency ${r.churn.concurrency}; judged in steady state) | Node ${process.versions.node}: ${n2(steady.cpuMsPerSession)} ms in steady state (after ${steady.warmedBy + 300 + r.churn.sessions} sessions); ${n2(r.churn.cpuMsPerSession)} ms on a fresh server (after a 300-session warm-up, JIT compilation still running)${startedText}${pausedText}${cpu24} | ${pass(steady.cpuMsPerSession <= 1)} (fresh: ${metText(r.churn.cpuMsPerSession <= 1)}${startedVerdict}${pausedVerdict}${verdict24}) |`
@@ -211,7 +213,7 @@ export function renderReport(r: Results): string {
     push(
       'The compiled server (`' +
         ['node', ...START_NODE_FLAGS, r.serverMain ?? 'dist/main.js'].join(' ') +
-        '`, the flags of `npm run start:prod`) as a child process with `PROVIDERS=mock_tone`, `RATE_LIMIT_SESSIONS_PER_MINUTE=0`, `LOG_LEVEL=warn` and the per-client limits lifted; the load generator (bench/load-client.ts: `fetch` and `ws`; for the second single-stream run node:http with a keep-alive agent, since undici\'s `fetch` costs the client some half a millisecond per request) in another process on the same machine. A session: `POST /v1/tts/sessions` with "Short reply." (0.9 s of mock-tone audio), open its `ws_url`, read JSON frames until `eos`. Server CPU = utime + stime of the server process (every thread, codec threads included) over the run, divided by the sessions. The server is warmed up first with 300 pcm16 sessions, except in the two "just-started" runs: there each runs on a new server process that has served nothing yet (the load generator warmed up on another one), which is what a replica meets right after a deploy. Such a process runs the request and stream paths in V8\'s interpreter and baseline code while TurboFan compiles them in the background; it takes some 2000 sessions to reach the steady-state cost, and in a burst the slower main thread is what sets first audio. The two after-pause runs: a server warmed up, then idle for a while (past the resume window), then the churn; once as started by `npm run start:prod`, once started without `--no-memory-reducer`. With V8\'s memory reducer on, an idle heap is shrunk and its limits start low, and the next load pays dozens of full collections while they grow back (one every 200–300 ms through the churn, by `--trace-gc`).',
+        '`, the flags of `npm run start:prod`) as a child process with `PROVIDERS=mock_tone`, `RATE_LIMIT_SESSIONS_PER_MINUTE=0`, `LOG_LEVEL=warn` and the per-client limits lifted; the load generator (bench/load-client.ts: `fetch` and `ws`; for the second single-stream run node:http with a keep-alive agent, since undici\'s `fetch` costs the client some half a millisecond per request) in another process on the same machine. A session: `POST /v1/tts/sessions` with "Short reply." (0.9 s of mock-tone audio), open its `ws_url`, read JSON frames until `eos`. Server CPU = utime + stime of the server process (every thread, codec threads included) over the run, divided by the sessions. The server is warmed up first with 300 pcm16 sessions, except in the two "just-started" runs: there each runs on a new server process that has served nothing yet (the load generator warmed up on another one), which is what a replica meets right after a deploy. Such a process runs the request and stream paths in V8\'s interpreter and baseline code while TurboFan compiles them in the background; it takes some 2000 sessions to reach the steady-state cost, and in a burst the slower main thread is what sets first audio. The two after-pause runs: a server warmed up, then idle for a while (past the resume window), then the churn; once as started by `npm run start:prod`, once with `--no-memory-reducer` added. With V8\'s memory reducer on, an idle heap is shrunk and its limits start low, and the next load pays dozens of full collections while they grow back (one every 200–300 ms through the churn, by `--trace-gc`); README, "After an idle minute", says why the flag is not the default.',
       '',
       '| run | sessions | sessions/s | server CPU per session | CPU cores: server / load generator | create p50 / p99 | first audio p50 / p99 (from POST) | first audio p50 / p99 (from WS open) | server RSS after | threads |',
       '|---|---|---|---|---|---|---|---|---|---|',
@@ -270,12 +272,12 @@ export function renderReport(r: Results): string {
     if (r.afterPause)
       push(
         serverRow(
-          `churn after ${r.afterPause.pauseS} s idle (warmed up by ${300 + r.afterPause.flags.sessions} sessions first; RSS ${n0(r.afterPause.rssBefore.flags)} MiB before)${dated(r.afterPause)}`,
-          r.afterPause.flags,
+          `churn after ${r.afterPause.pauseS} s idle (warmed up by ${300 + r.afterPause.startCommand.sessions} sessions first; RSS ${n0(r.afterPause.rssBefore.startCommand)} MiB before)${dated(r.afterPause)}`,
+          r.afterPause.startCommand,
         ),
         serverRow(
-          `the same without \`--no-memory-reducer\` (V8's memory reducer on; RSS ${n0(r.afterPause.rssBefore.memoryReducer)} MiB before)${dated(r.afterPause)}`,
-          r.afterPause.memoryReducer,
+          `the same with \`--no-memory-reducer\` (RSS ${n0(r.afterPause.rssBefore.noMemoryReducer)} MiB before)${dated(r.afterPause)}`,
+          r.afterPause.noMemoryReducer,
         ),
       );
     if (r.idle) {

@@ -25,9 +25,6 @@
  * takes about 80 ms longer on Node 20 (20 ms on Node 24). A process started with its own compiler flags
  * (`--jitless`, `--no-opt`, `--maglev`, …, in its arguments or NODE_OPTIONS) is left as it was asked.
  *
- * V8's memory reducer is off (`--no-memory-reducer` on the start command, README "After an idle minute"): this
- * module, not the reducer, is what gives back start-up's memory.
- *
  * Idle RSS with and without it: docs/BENCHMARKS.md ("Idle").
  */
 import { setFlagsFromString } from 'node:v8';

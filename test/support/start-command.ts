@@ -6,7 +6,7 @@ const ROOT = join(__dirname, '..', '..');
 /**
  * The node flags of `npm run start:prod` (package.json), which `npm start` and the Docker image's CMD repeat
  * (test/deploy.e2e-spec.ts holds them equal): the servers the tests and the benchmark start run as a
- * deployed gateway does. Today `--no-memory-reducer` (README, "A new replica is slower at first").
+ * deployed gateway does. None today (README, "After an idle minute": why not `--no-memory-reducer`).
  */
 export const START_NODE_FLAGS: readonly string[] = nodeFlagsOf(startScript());
 
