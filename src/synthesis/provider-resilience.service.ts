@@ -11,11 +11,7 @@ import {
   ConsecutiveBreaker,
   ExponentialBackoff,
   handleWhen,
-  TaskCancelledError,
-  timeout,
-  TimeoutStrategy,
   type IBackoff,
-  type TimeoutPolicy,
 } from 'cockatiel';
 import type { Counter, Gauge } from 'prom-client';
 import { sleep } from '../common/abort';
@@ -32,6 +28,7 @@ import {
   type TtsProvider,
 } from '../providers/provider.contract';
 import { CircuitSync } from '../state/control';
+import { ChunkDeadline } from './chunk-deadline';
 import { FailureGate } from './failure-gate';
 import type { SynthesisSource } from './synthesis.types';
 
@@ -83,8 +80,6 @@ interface ProviderGuard {
 export class ProviderResilienceService {
   private readonly logger = new Logger(ProviderResilienceService.name);
   private readonly guards = new Map<ProviderId, ProviderGuard>();
-  /** One timeout policy per duration (first-audio and idle limits): they hold no state between calls. */
-  private readonly timeouts = new Map<number, TimeoutPolicy>();
 
   constructor(
     @Inject(resilienceConfig.KEY) private readonly config: ResilienceConfig,
@@ -257,12 +252,13 @@ export class ProviderResilienceService {
     const stop = () => engineCall.abort(signal.reason);
     signal.addEventListener('abort', stop, { once: true });
     const iterator = provider.synthesize(request, engineCall.signal)[Symbol.asyncIterator]();
+    const deadline = new ChunkDeadline(iterator, (ms) => this.timedOut(provider.id, ms, engineCall));
     try {
       const first = await guard.breaker
         .execute(() =>
           this.attributed(
             source,
-            this.nextWithin(provider.id, iterator, guard.policy.firstAudioTimeoutMs, engineCall),
+            this.nextWithin(provider.id, deadline, guard.policy.firstAudioTimeoutMs, engineCall),
           ),
         )
         .catch((error: unknown) => {
@@ -275,7 +271,7 @@ export class ProviderResilienceService {
       for (;;) {
         let next: IteratorResult<AudioChunk>;
         try {
-          next = await this.nextWithin(provider.id, iterator, guard.policy.idleTimeoutMs, engineCall);
+          next = await this.nextWithin(provider.id, deadline, guard.policy.idleTimeoutMs, engineCall);
         } catch (error) {
           if (!signal.aborted) await this.recordFailure(guard, source, error);
           throw error;
@@ -284,6 +280,7 @@ export class ProviderResilienceService {
         yield next.value;
       }
     } finally {
+      deadline.dispose();
       signal.removeEventListener('abort', stop);
       engineCall.abort();
       // Let the engine release processes and sockets; its own errors on the way out are not ours to raise.
@@ -307,31 +304,31 @@ export class ProviderResilienceService {
 
   private async nextWithin(
     providerId: ProviderId,
-    iterator: AsyncIterator<AudioChunk>,
+    deadline: ChunkDeadline<AudioChunk>,
     ms: number,
     engineCall: AbortController,
   ): Promise<IteratorResult<AudioChunk>> {
     try {
-      let policy = this.timeouts.get(ms);
-      if (!policy) this.timeouts.set(ms, (policy = timeout(ms, TimeoutStrategy.Aggressive)));
-      return await policy.execute(() => iterator.next());
+      return await deadline.next(ms);
     } catch (error) {
-      if (error instanceof TaskCancelledError && !engineCall.signal.aborted) {
-        engineCall.abort(
-          new ProviderTimeoutError(providerId, `no audio from "${providerId}" within ${ms} ms`),
-        );
-        throw new ProviderTimeoutError(
-          providerId,
-          `provider "${providerId}" sent no audio within ${ms} ms`,
-          `sent no audio within ${ms} ms`,
-        );
-      }
       if (error instanceof ProviderError) throw error;
       if (engineCall.signal.aborted) throw error;
       throw new ProviderError(providerId, `provider "${providerId}" failed: ${messageOf(error)}`, true, {
         cause: error,
       });
     }
+  }
+
+  /** A chunk that did not come in time: the engine call is abandoned and the wait fails with a timeout. */
+  private timedOut(providerId: ProviderId, ms: number, engineCall: AbortController): Error {
+    // The client left first: its reason ends the call, not a timeout of the engine.
+    if (engineCall.signal.aborted) return asError(engineCall.signal.reason);
+    engineCall.abort(new ProviderTimeoutError(providerId, `no audio from "${providerId}" within ${ms} ms`));
+    return new ProviderTimeoutError(
+      providerId,
+      `provider "${providerId}" sent no audio within ${ms} ms`,
+      `sent no audio within ${ms} ms`,
+    );
   }
 
   private acquireSlot(guard: ProviderGuard, signal: AbortSignal): Promise<() => void> {
