@@ -362,6 +362,9 @@ describe('/file memory: bounded whatever the audio length', () => {
     await waitFor(() => openSpools(pid, spoolDir).length > 0, 10000);
     socket.destroy();
     await waitFor(() => openSpools(pid, spoolDir).length === 0, 5000);
+    // A client that leaves is not a server error: nothing at error level, no 500 counted.
+    expect(server.json().filter((line) => line.level >= 50)).toEqual([]);
+    expect(await metricsOf(server.baseUrl)).not.toMatch(/^tts_http_requests_total\{[^}]*status="5\d\d"/m);
     // Mid-body: the first bytes read, then gone.
     const leaving = new AbortController();
     const res = await fetch(fileUrl(s.session_id, 'wav'), { signal: leaving.signal });

@@ -23,6 +23,7 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { SessionCreationLimit } from '../common/guards/rate-limit.decorator';
+import { clientGoneSignal } from '../common/http/client-gone';
 import { watchResponseStall } from '../common/http/response-stall';
 import { ApiErrorResponses } from '../common/openapi/api-errors';
 import { callerOf } from '../auth/caller';
@@ -157,13 +158,11 @@ export class SessionsController {
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const clientGone = new AbortController();
-    req.raw.once('close', () => clientGone.abort(new Error('client closed the connection')));
     const file = await this.files.render(
       id,
       { format: query.format, sampleRateHz: query.sample_rate_hz },
       clientOf(req),
-      clientGone.signal,
+      clientGoneSignal(req.raw),
     );
     watchResponseStall(reply.raw, this.streaming.httpStallTimeoutMs, () => reply.raw.destroy());
     void reply

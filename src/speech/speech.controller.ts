@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { SessionCreationLimit } from '../common/guards/rate-limit.decorator';
+import { clientGoneSignal } from '../common/http/client-gone';
 import { watchResponseStall } from '../common/http/response-stall';
 import { ApiOpenAiErrorResponses } from '../common/openapi/api-errors';
 import { callerOf } from '../auth/caller';
@@ -138,18 +139,17 @@ export class SpeechController {
       client,
       extra: { streamFormat: dto.stream_format ?? 'audio' },
     });
-    const clientGone = new AbortController();
-    req.raw.once('close', () => clientGone.abort(new Error('client closed the connection')));
+    const clientGone = clientGoneSignal(req.raw);
 
     // Hold the response until the first audio: failures before it still get a real status code.
-    const audio = this.tts.synthesize(plan, clientGone.signal);
+    const audio = this.tts.synthesize(plan, clientGone);
     let first: IteratorResult<EncodedAudio>;
     try {
       first = await audio.next();
     } catch (error) {
       release();
-      const e = toGatewayException(clientGone.signal.aborted ? clientGone.signal.reason : error);
-      run.end(clientGone.signal.aborted ? 'disconnected' : 'failed', { code: e.code, message: e.message });
+      const e = toGatewayException(clientGone.aborted ? clientGone.reason : error);
+      run.end(clientGone.aborted ? 'disconnected' : 'failed', { code: e.code, message: e.message });
       throw error;
     }
     const sse = dto.stream_format === 'sse';
@@ -167,7 +167,7 @@ export class SpeechController {
         if (sse) yield event({ type: 'speech.audio.done', usage: usage(dto.input) });
         outcome = 'completed';
       } catch (error) {
-        if (clientGone.signal.aborted) throw error;
+        if (clientGone.aborted) throw error;
         const e = toGatewayException(error);
         outcome = 'failed';
         failure = { code: e.code, message: e.message };
