@@ -42,9 +42,9 @@ async function bootstrap(): Promise<void> {
     const deadline = performance.now() + shutdownDrainSeconds * 1000;
     Promise.all([streams.drain(deadline), app.get(LiveGateway).drain(deadline)])
       .then(() => {
-        // The HTTP server's close waits for every open connection; one still held by a request that has
-        // not ended (seen in tests: a client connection left open after a /file request) would hold the
-        // exit until the forced one. Past a short grace, what is still connected is closed.
+        // The HTTP server's close waits for every open connection; one left open (seen in tests: a client
+        // connection still open at the end of the /file tests; which request leaves it is not known) would
+        // hold the exit until the forced one. Past a short grace, what is still connected is closed.
         const server = app.getHttpServer();
         setTimeout(() => server.closeAllConnections(), CONNECTIONS_GRACE_MS).unref();
         return app.close();
