@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { get as httpGet, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -120,8 +120,17 @@ describe('Exhaustion: a client that floods messages', () => {
     const before = rssKiB(server.child.pid!);
     const ws = new WebSocket(session.ws_url);
     await new Promise((resolve) => ws.once('open', resolve));
-    (ws as unknown as { _socket: { pause(): void } })._socket.pause(); // never read
+    const closed = new Promise<{ code: number; reason: string }>((resolve, reject) => {
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
+      ws.once('error', reject);
+    });
+    const socket = (ws as unknown as { _socket: Socket })._socket;
+    socket.pause(); // never read
+    // Corked, the 200 000 frames leave in a few large writes: written one by one into a socket the server
+    // drains, they took 15 s here, long past the server's close and the 2 s it then waits for the handshake.
+    socket.cork();
     for (let i = 0; i < 200_000; i++) ws.send('x');
+    socket.uncork();
     await waitFor(async () => {
       const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
       return /^tts_client_messages_rejected_total\{reason="flood"\} [1-9]/m.test(metrics);
@@ -129,10 +138,7 @@ describe('Exhaustion: a client that floods messages', () => {
     const grownMiB = (rssKiB(server.child.pid!) - before) / 1024;
     expect(grownMiB).toBeLessThan(60);
     // Reading again, the client finds the close the server sent it: policy_violation, 4429.
-    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })),
-    );
-    (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    socket.resume();
     expect(await closed).toEqual({ code: 4429, reason: 'policy_violation' });
     expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
   });
