@@ -36,9 +36,11 @@ async function bootstrap(): Promise<void> {
     const deadline = performance.now() + shutdownDrainSeconds * 1000;
     Promise.all([streams.drain(deadline), app.get(LiveGateway).drain(deadline)])
       .then(() => {
-        // The HTTP server's close waits for every open connection; one left open (seen in tests: a client
-        // connection still open at the end of the /file tests; which request leaves it is not known) would
-        // hold the exit until the forced one. Past a short grace, what is still connected is closed.
+        // The HTTP server's close waits for every connection it does not count as idle, and a connection
+        // on which no request was ever sent is not idle (no request finished on it) nor timed out (no
+        // request started): a browser's preconnect, or one a test client opened and never used (caught in
+        // the /file tests: 0 bytes read, no request). It would hold the exit until the forced one. Past a
+        // short grace, what is still connected is closed (test/drain.e2e-spec.ts).
         const server = app.getHttpServer();
         setTimeout(() => server.closeAllConnections(), CONNECTIONS_GRACE_MS).unref();
         return app.close();

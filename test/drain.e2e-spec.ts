@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { createSession } from './support/app';
 import { startServer, untilReady, waitFor } from './support/server-process';
 import { collectStream } from './support/ws-stream';
@@ -61,5 +62,21 @@ describe('Drain on SIGTERM (node dist/main.js)', () => {
     expect(performance.now() - signalledAt).toBeGreaterThan(800);
     expect(performance.now() - signalledAt).toBeLessThan(4000);
     expect(await server.exited).toBe(0);
+  });
+
+  it('should not let a connection that never sent a request hold the exit (a browser preconnect, say)', async () => {
+    // Node's server.close() waits for such a connection: it is neither idle (no request finished on it)
+    // nor timed out (no request started). Without the close past the grace, the exit was the forced one.
+    const server = await startServer({ SHUTDOWN_DRAIN_SECONDS: '1' });
+    await untilReady(server);
+    const silent = connect(server.port, '127.0.0.1');
+    await new Promise<void>((resolve) => silent.once('connect', () => resolve()));
+    const dropped = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+    silent.on('error', () => undefined);
+    const signalledAt = performance.now();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(performance.now() - signalledAt).toBeLessThan(6000);
+    await dropped;
   });
 });
