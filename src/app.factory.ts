@@ -10,6 +10,7 @@ import { AppModule } from './app.module';
 import { appConfig, limitsConfig, type GatewayConfig } from './config/configuration';
 import { validateEnv } from './config/env.validation';
 import { registerJsonBodyParser } from './common/http/json-body';
+import { closeSilentConnections } from './common/http/silent-connections';
 import { QuietNestLogger } from './common/quiet-nest-logger';
 import { countHttpRequests } from './metrics/http-metrics';
 import { ASYNCAPI_DOCUMENT } from './streaming/asyncapi';
@@ -23,6 +24,9 @@ export const FRONTEND_DIST = join(__dirname, '..', 'frontend', 'dist');
  * Builds the application exactly as production runs it (Fastify, WS adapter, validation, filters, docs,
  * static demo), without listening. `main.ts` listens on HOST:PORT; e2e tests listen on port 0.
  */
+/** A request's headers and body must arrive within this long. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export async function createApp(): Promise<NestFastifyApplication> {
   // Fastify options are needed before Nest's config exists: validate the environment here first, so a bad
   // value stops the process with a message naming the variable.
@@ -33,8 +37,8 @@ export async function createApp(): Promise<NestFastifyApplication> {
     trustProxy: app0.trustProxy,
     // A request body never needs more than the text limit (JSON-escaped) plus the other fields.
     bodyLimit: Math.max(app0.bodyLimitBytes, limits.maxTextBytes * 2 + 4096),
-    // Slowloris: drop connections that dribble headers or bodies.
-    requestTimeout: 30_000,
+    // Slowloris: drop connections that dribble headers or bodies (408; Node checks every 30 s).
+    requestTimeout: REQUEST_TIMEOUT_MS,
     connectionTimeout: 0,
     return503OnClosing: true,
   });
@@ -49,6 +53,9 @@ export async function createApp(): Promise<NestFastifyApplication> {
     bodyParser: false,
   });
   app.useLogger(new QuietNestLogger(app.get(Logger)));
+  // Node's headers timeout (60 s) outlasts the request timeout for headers that never end: the same 30 s.
+  app.getHttpServer().headersTimeout = REQUEST_TIMEOUT_MS;
+  closeSilentConnections(app.getHttpServer(), app0.silentConnectionTimeoutMs);
   const config = app.get(ConfigService<GatewayConfig, true>);
   const { corsOrigins, publicBaseUrl } = config.getOrThrow('app', { infer: true });
   const streaming = config.getOrThrow('streaming', { infer: true });

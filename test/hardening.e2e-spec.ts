@@ -144,6 +144,52 @@ describe('Exhaustion: a client that floods messages', () => {
   });
 });
 
+describe('Exhaustion: connections that send nothing', () => {
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    server = await startServer({ HTTP_SILENT_CONNECTION_TIMEOUT_MS: '500' });
+    await untilReady(server);
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  const open = async (): Promise<{ socket: Socket; closed: Promise<number> }> => {
+    const socket = connect(server.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const openedAt = performance.now();
+    const closed = new Promise<number>((resolve) =>
+      socket.once('close', () => resolve(performance.now() - openedAt)),
+    );
+    return { socket, closed };
+  };
+
+  const answer = (socket: Socket): Promise<string> =>
+    new Promise((resolve) => socket.once('data', (data: Buffer) => resolve(data.toString('latin1'))));
+
+  it('should close a connection that sent no byte after HTTP_SILENT_CONNECTION_TIMEOUT_MS, and keep one that did', async () => {
+    const silent = await open();
+    // A keep-alive connection that made a request and then waits is not silent: it stays, and serves again.
+    const used = await open();
+    const first = answer(used.socket);
+    used.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await first).toMatch(/^HTTP\/1\.1 200/);
+    const closedAfter = await silent.closed;
+    expect(closedAfter).toBeGreaterThan(400);
+    expect(closedAfter).toBeLessThan(5000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(used.socket.destroyed).toBe(false);
+    const second = answer(used.socket);
+    used.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await second).toMatch(/^HTTP\/1\.1 200/);
+    used.socket.destroy();
+    expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
+  });
+});
+
 describe('Exhaustion: HTTP bodies nobody reads', () => {
   let server: ServerProcess;
 

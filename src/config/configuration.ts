@@ -15,6 +15,8 @@ export const appConfig = registerAs('app', () => ({
   corsOrigins: list(process.env.CORS_ORIGINS),
   trustProxy: parseTrustProxy(process.env.TRUST_PROXY),
   bodyLimitBytes: int(process.env.BODY_LIMIT_BYTES, 64 * 1024),
+  /** A connection that has sent no byte this long after it opened is closed. */
+  silentConnectionTimeoutMs: int(process.env.HTTP_SILENT_CONNECTION_TIMEOUT_MS, 10_000),
   redisUrl: process.env.REDIS_URL || undefined,
   publicBaseUrl: parsePublicBaseUrl(process.env.PUBLIC_BASE_URL),
   /** How long SIGTERM lets running streams finish before ending them with `shutting_down`. */

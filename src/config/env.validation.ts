@@ -61,6 +61,7 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) MAX_TEXT_CHARS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1000000) MAX_TEXT_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1024) @Max(10485760) BODY_LIMIT_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(600000) HTTP_SILENT_CONNECTION_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1000000) RATE_LIMIT_SESSIONS_PER_MINUTE?: number;
   /** Fastify trustProxy: `true`, a hop count, or a comma list of addresses/CIDRs. Unset: trust nobody. */
   @IsOptional() @Transform(emptyToUndefined) @IsString() TRUST_PROXY?: string;
