@@ -20,13 +20,13 @@ import { STREAM_PATH } from './streaming/streaming.gateway';
 
 export const FRONTEND_DIST = join(__dirname, '..', 'frontend', 'dist');
 
+/** A request's headers and body must arrive within this long. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 /**
  * Builds the application exactly as production runs it (Fastify, WS adapter, validation, filters, docs,
  * static demo), without listening. `main.ts` listens on HOST:PORT; e2e tests listen on port 0.
  */
-/** A request's headers and body must arrive within this long. */
-const REQUEST_TIMEOUT_MS = 30_000;
-
 export async function createApp(): Promise<NestFastifyApplication> {
   // Fastify options are needed before Nest's config exists: validate the environment here first, so a bad
   // value stops the process with a message naming the variable.
