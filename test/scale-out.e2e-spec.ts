@@ -1,8 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type WebSocket from 'ws';
 import { decodeAudio } from './support/audio-check';
 import { createSession, getJson, postJson } from './support/app';
 import { FaultEngine } from './support/fault-engine';
+import { LiveClient } from './support/live-client';
 import { startRedis, type RedisServer } from './support/redis-server';
 import { startServer, untilReady, waitFor, type ServerProcess } from './support/server-process';
 import { collectStream } from './support/ws-stream';
@@ -446,5 +450,138 @@ describe('Several replicas on one Redis', () => {
     const metrics = await (await fetch(`${b.baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/^tts_redis_commands_total\{command="[a-z_]+",outcome="error"\} [1-9]/m);
     expect(metrics).toMatch(/^tts_redis_up 1$/m);
+  }, 40000);
+});
+
+/**
+ * A key's `max_concurrent_streams` across replicas: leases in a real redis-server, counted by every replica
+ * together; a replica killed while holding some frees them within STREAM_LEASE_TTL_MS.
+ */
+describe("A key's concurrent streams across replicas", () => {
+  const ALICE = 'sk-alice-leases-0123456789abcdef01234';
+  const LONG =
+    'This reply is long enough to keep its stream running for several seconds of real time, ' +
+    'longer than the lease time to live, so the leases must be renewed while it plays.';
+  let redis: RedisServer;
+  let dir: string;
+  let a: ServerProcess;
+  let b: ServerProcess;
+
+  const env = () => ({
+    REDIS_URL: redis.url,
+    PROVIDERS: 'mock_tone',
+    MOCK_TONE_REALTIME_FACTOR: '1',
+    API_KEYS_FILE: join(dir, 'keys.json'),
+    STREAM_LEASE_TTL_MS: '3000',
+    SHUTDOWN_DRAIN_SECONDS: '1',
+  });
+  const auth = { authorization: `Bearer ${ALICE}` };
+  /** The stream URL on `replica`, authenticated by the key's header: a ws_url's token works only once. */
+  const keyed = (replica: ServerProcess, wsUrl: string) => on(replica, wsUrl).replace(/[?&]token=[^&]*/, '');
+  const create = async (replica: ServerProcess, text = LONG) => {
+    const res = await fetch(`${replica.baseUrl}/v1/tts/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ text, target_format: 'pcm16' }),
+    });
+    expect(res.status).toBe(201);
+    return (await res.json()) as { session_id: string; ws_url: string };
+  };
+  /** Opens the stream and resolves once its first audio arrived (it is running), with the whole result later. */
+  const running = async (wsUrl: string) => {
+    let started!: () => void;
+    const first = new Promise<void>((resolve) => (started = resolve));
+    const done = collectStream(wsUrl, {
+      headers: auth,
+      onMessage: (_ws, message) => message.type === 'audio' && started(),
+      timeoutMs: 30000,
+    });
+    await Promise.race([first, done]);
+    return { done };
+  };
+  /** Streams `wsUrl` to its end, opening it again while it is refused with too_many_streams (up to `ms`). */
+  const admitted = async (wsUrl: string, ms: number) => {
+    const since = performance.now();
+    for (;;) {
+      const openedAt = performance.now();
+      const result = await collectStream(wsUrl, { headers: auth, timeoutMs: 30000 });
+      if (result.error?.code !== 'too_many_streams' || performance.now() - since > ms)
+        return { result, afterMs: openedAt - since };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'leases-'));
+    writeFileSync(
+      join(dir, 'keys.json'),
+      JSON.stringify({ keys: [{ name: 'alice', key: ALICE, max_concurrent_streams: 2 }] }),
+    );
+    redis = await startRedis();
+    [a, b] = await Promise.all([startServer(env()), startServer(env())]);
+    await Promise.all([untilReady(a), untilReady(b)]);
+  }, 30000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('should refuse the third stream of a key limited to two when the first two run on other replicas, then admit it', async () => {
+    const [one, two, three] = [await create(a), await create(b), await create(b, 'The third one.')];
+    const startedAt = performance.now();
+    const first = (await running(keyed(a, one.ws_url))).done;
+    const second = (await running(keyed(b, two.ws_url))).done;
+    // B runs one of alice's streams, A the other: B alone would allow a second.
+    const refused = await collectStream(keyed(b, three.ws_url), { headers: auth });
+    expect(refused).toMatchObject({ closeCode: 4429, error: { code: 'too_many_streams' } });
+    expect(refused.error.message).toMatch(/across the gateway's replicas/);
+    expect(refused.audio).toHaveLength(0);
+
+    // A live context of the same key is refused the same way, naming its context.
+    const live = await LiveClient.connect(`${b.baseUrl.replace(/^http/, 'ws')}/v1/tts/live`, auth);
+    live.send({ type: 'start', context_id: 'over', target_format: 'pcm16' });
+    live.send({ type: 'text', context_id: 'over', text: 'Too many.' });
+    const error = await live.waitFor((m) => m.type === 'error');
+    expect(error.message).toMatchObject({ context_id: 'over', code: 'too_many_streams' });
+    live.close();
+
+    // Past the leases' TTL the two streams still hold them (renewed): still refused.
+    await new Promise((r) => setTimeout(r, 3500 - (performance.now() - startedAt)));
+    const again = await collectStream(keyed(b, three.ws_url), { headers: auth });
+    expect(again.error).toMatchObject({ code: 'too_many_streams' });
+
+    expect((await first).eos).toBeDefined();
+    // One lease is free again once A has settled the first stream: the refused session (back to pending)
+    // now streams to its end, on B.
+    const { result: retried } = await admitted(keyed(b, three.ws_url), 5000);
+    expect(retried.error).toBeUndefined();
+    expect(retried.eos).toBeDefined();
+    expect((await second).eos).toBeDefined();
+    const metrics = await (await fetch(`${b.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^tts_rate_limited_total\{route="stream_per_key"\} [1-9]/m);
+  }, 60000);
+
+  it("should free a killed replica's leases within STREAM_LEASE_TTL_MS", async () => {
+    const victim = await startServer(env());
+    try {
+      await untilReady(victim);
+      const [x, y] = [await create(victim), await create(victim)];
+      const streams = await Promise.all([running(keyed(victim, x.ws_url)), running(keyed(victim, y.ws_url))]);
+      victim.child.kill('SIGKILL');
+      await Promise.allSettled(streams.map((s) => s.done));
+      const later = await create(b, 'Later.');
+      // Both of alice's leases are the dead replica's until they lapse: refused at first, admitted within the TTL.
+      const refused = await collectStream(keyed(b, later.ws_url), { headers: auth });
+      expect(refused.error).toMatchObject({ code: 'too_many_streams' });
+      const { result, afterMs } = await admitted(keyed(b, later.ws_url), 10000);
+      expect(result.error).toBeUndefined();
+      expect(result.eos).toBeDefined();
+      // The last renewal was at most a third of the TTL before the kill; its leases lapse a TTL after it.
+      expect(afterMs).toBeLessThan(3000 + 1000);
+    } finally {
+      victim.child.kill('SIGKILL');
+    }
   }, 40000);
 });

@@ -35,6 +35,11 @@ export const limitsConfig = registerAs('limits', () => {
     maxSessions: int(process.env.MAX_SESSIONS, 100_000),
     /** Concurrent syntheses (stream, file, speech) one client may run. */
     maxStreamsPerClient: int(process.env.MAX_STREAMS_PER_CLIENT, 20),
+    /**
+     * With REDIS_URL: how long a replica's hold on one of a key's `max_concurrent_streams` outlives its last
+     * renewal (every third of it), so the streams of a replica that died are free again within this.
+     */
+    streamLeaseTtlMs: int(process.env.STREAM_LEASE_TTL_MS, 15_000),
     /** Sessions one client may keep at once (pending or retained). */
     maxSessionsPerClient: int(process.env.MAX_SESSIONS_PER_CLIENT, 1000),
     /** Longest audio one request may produce, at any speed (slow speech of a long text is long). */

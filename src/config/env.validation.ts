@@ -107,6 +107,7 @@ export class EnvironmentVariables {
 
   // Per-client fairness and bounds on work per request.
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) MAX_STREAMS_PER_CLIENT?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) @Max(600000) STREAM_LEASE_TTL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000000) MAX_SESSIONS_PER_CLIENT?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(86400) MAX_AUDIO_SECONDS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(600000) HTTP_STALL_TIMEOUT_MS?: number;

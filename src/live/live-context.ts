@@ -180,7 +180,11 @@ export class LiveContext {
     private readonly host: ContextHost,
     private readonly deps: LiveDeps,
     private readonly release: SlotRelease,
+    /** The key's lease across replicas (`SynthesisSlots.lease`), when its `max_concurrent_streams` is shared. */
+    private readonly lease?: Promise<SlotRelease>,
   ) {
+    // Awaited in lifecycle(); a refusal that comes before then must not count as unhandled.
+    lease?.catch(() => undefined);
     // Sentence rules barely depend on the language; an invalid tag is refused when the settings resolve.
     this.accumulator = new SentenceAccumulator({
       locale: input.language === undefined ? undefined : canonicalLanguage(input.language),
@@ -406,6 +410,8 @@ export class LiveContext {
     try {
       const settings = await this.deps.settings.resolve(this.input, this.host.caller);
       signal.throwIfAborted();
+      if (this.lease) await this.lease; // refused: too_many_streams for this context
+      signal.throwIfAborted();
       if (!this.allowed(settings)) signal.throwIfAborted();
       this.settings = settings;
       // The run reads its description when it ends: the text and sentence counts are filled in then.
@@ -463,6 +469,11 @@ export class LiveContext {
       // The engine calls still running (look-ahead) stop with the abort; the slot is free once they have.
       await Promise.allSettled([...this.jobs]);
       this.release();
+      // Given back whenever it was taken, also when the context ended before waiting for it.
+      this.lease?.then(
+        (release) => release(),
+        () => undefined,
+      );
       this.deps.metrics.activeContexts.dec();
       if (this.receivedChars > 0)
         this.deps.usage.record(this.host.caller.id, { characters: this.receivedChars });

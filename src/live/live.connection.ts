@@ -278,7 +278,8 @@ export class LiveConnection implements ContextHost {
     } catch (error) {
       return this.contextError(id, toGatewayException(error));
     }
-    const context = new LiveContext(id, settings, this, this.deps, release);
+    const lease = this.deps.slots.lease(this.caller.id, 'live');
+    const context = new LiveContext(id, settings, this, this.deps, release, lease);
     this.contexts.set(id, context);
     return context;
   }

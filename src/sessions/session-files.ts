@@ -71,7 +71,7 @@ export class SessionFiles {
       sampleRateHz: request.sampleRateHz,
       wholeFile: true,
     });
-    const release = this.slots.acquire(client, 'file');
+    const release = await this.slots.acquireShared(client, 'file');
     const run = this.startRun(session, plan.format, plan.sampleRate);
     const pcm = new Spool();
     try {

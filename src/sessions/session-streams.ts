@@ -413,7 +413,7 @@ export class SessionStreams implements BeforeApplicationShutdown {
   ): Promise<SessionStream> {
     let release: SlotRelease;
     try {
-      release = this.slots.acquire(session.client, 'stream');
+      release = await this.slots.acquireShared(session.client, 'stream');
     } catch (error) {
       await this.store.transition(session.id, ['streaming'], { status: 'pending', startedAt: undefined });
       throw error;

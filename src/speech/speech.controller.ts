@@ -128,7 +128,7 @@ export class SpeechController {
     });
     await this.usage.spendCharacters(caller, chars);
     this.usage.record(client, { characters: chars });
-    const release = this.slots.acquire(client, 'speech');
+    const release = await this.slots.acquireShared(client, 'speech');
     const run = this.runs.start({
       route: 'speech',
       provider: voice.provider.id,

@@ -33,13 +33,14 @@ import { RedisReplayStore } from './redis-replay.store';
 import { RedisSessionStore } from './redis-session.store';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 import { RedisService } from './redis.service';
+import { LocalStreamLeases, RedisStreamLeases, StreamLeases } from './stream-leases';
 
 /** Injection token of the throttler storage this module chooses (in process, or Redis). */
 export const RATE_LIMIT_STORAGE = Symbol('RATE_LIMIT_STORAGE');
 
 /**
  * Where shared state lives, decided at start from configuration: REDIS_URL set → sessions, replay logs,
- * rate limits, stream control and circuit state in Redis (several replicas, no sticky sessions); unset →
+ * rate limits, stream control, circuit state and keys' stream leases in Redis (several replicas, no sticky sessions); unset →
  * everything in this process (the embedded default, no Redis needed). Each seam is an abstract class that
  * the feature modules inject; only this module knows which implementation runs.
  */
@@ -86,6 +87,12 @@ export const RATE_LIMIT_STORAGE = Symbol('RATE_LIMIT_STORAGE');
         app.redisUrl ? new RedisUsageStore(redis) : new MemoryUsageStore(),
     },
     {
+      provide: StreamLeases,
+      inject: [appConfig.KEY, limitsConfig.KEY, RedisService],
+      useFactory: (app: AppConfig, limits: LimitsConfig, redis: RedisService) =>
+        app.redisUrl ? new RedisStreamLeases(redis, limits.streamLeaseTtlMs) : new LocalStreamLeases(),
+    },
+    {
       provide: RATE_LIMIT_STORAGE,
       inject: [appConfig.KEY, RedisService],
       useFactory: (app: AppConfig, redis: RedisService) =>
@@ -100,6 +107,7 @@ export const RATE_LIMIT_STORAGE = Symbol('RATE_LIMIT_STORAGE');
     CircuitSync,
     TokenStore,
     UsageStore,
+    StreamLeases,
     RATE_LIMIT_STORAGE,
   ],
 })
