@@ -29,10 +29,12 @@ function fakeTts(options: { hang?: boolean; aborted?: AbortSignal[] } = {}): Tts
         const pcm = new Int16Array(RATE / 20).map((_, k) => Math.round(8000 * Math.sin(k / 3)));
         yield { chunk: { pcm, sampleRate: RATE }, provider: 'espeak' };
         await new Promise((r) => setImmediate(r));
+        // Aborted while this engine waited for its turn: an abort event would never come again.
         if (options.hang)
-          await new Promise((_, reject) =>
-            signal.addEventListener('abort', () => reject(signal.reason as Error)),
-          );
+          await new Promise((_, reject) => {
+            if (signal.aborted) reject(signal.reason as Error);
+            else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+          });
       }
       if (segment?.breakAfterMs)
         yield {
