@@ -237,11 +237,20 @@ describe('WS stream to a client that stops reading', () => {
     const session = await createSession(gw.baseUrl, { text, target_format: 'wav', sample_rate_hz: 48000 });
     const stream = await collectStream(session.ws_url, {
       onOpen: (ws) => {
-        // Stop reading from the TCP socket: kernel buffers fill, then the server's send buffer.
+        // Stop reading from the TCP socket: kernel buffers fill, then the server's send buffer. Read again
+        // once the server gave up on this socket (the session leaves `streaming` after the resume window),
+        // not after a fixed time: a slow machine may take longer than that to fill the buffers at all.
         (ws as any)._socket.pause();
-        setTimeout(() => (ws as any)._socket.resume(), 3000);
+        void (async () => {
+          for (let i = 0; i < 200; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+            const now = (await getJson(gw.baseUrl, `/v1/tts/sessions/${session.session_id}`)).json;
+            if (now.status !== 'streaming') break;
+          }
+          (ws as any)._socket.resume();
+        })();
       },
-      timeoutMs: 15000,
+      timeoutMs: 30000,
     });
     expect(stream.eos).toBeUndefined();
     // The socket is gone; the synthesis waits (paused on its full replay buffer) for a resume, then stops.
@@ -258,7 +267,7 @@ describe('WS stream to a client that stops reading', () => {
     // The error frame and close may sit behind the unread data; the server then drops the connection.
     if (stream.error) expect(stream.error.code).toBe('slow_consumer');
     expect([4408, 1006]).toContain(stream.closeCode);
-  });
+  }, 45000);
 });
 
 describe('WS streams when the gateway shuts down', () => {

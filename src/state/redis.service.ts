@@ -21,7 +21,12 @@ import { METRIC } from '../metrics/metric-names';
  * restart. node-redis's own `timeout` only covers the wait before a command is written, so a Redis that
  * hangs with its connection open (a stopped process, a black-holed network) is caught here: every reply has
  * a deadline, and a PING every second that goes unanswered for 2 s marks Redis down and replaces the
- * connection. Redis 6.2 or newer is required (XADD MINID, SET PXAT, GETDEL): an older server is refused at
+ * connection. The subscriber is checked the same way, end to end: every second the replica publishes a
+ * heartbeat on a channel of its own and must hear it back on its subscriber within 2 s (a subscriber
+ * connection that died silently — a NAT or load balancer that dropped it, a Redis that closed it unseen —
+ * would otherwise look connected for minutes, until TCP keepalive gave up, while cancels and circuits from
+ * other replicas went nowhere); if not, the subscriber is replaced, readiness names it meanwhile, and the
+ * shared state read at connect (circuits) is read again. Redis 6.2 or newer is required (XADD MINID, SET PXAT, GETDEL): an older server is refused at
  * connect, with an error naming its version. Latency, errors and the connection state are metrics.
  *
  * Keys are Redis Cluster-safe: everything of one session shares the hash tag `{<session id>}`.
@@ -41,6 +46,15 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   /** The last PING on the commands connection was answered in time. */
   private answering = true;
   private probing = false;
+  /** The subscriber heard its own last heartbeat in time (see the class comment). */
+  private hearing = true;
+  private checkingSubscriber = false;
+  /** The subscriber whose SUBSCRIBE commands completed (until its next reconnect). */
+  private subscribed: RedisCommands | undefined;
+  private heartbeatSeq = 0;
+  private heard = 0;
+  private onHeartbeat: (() => void) | undefined;
+  private readonly heartbeatChannel = `tts:heartbeat:${this.replicaId}`;
   private watchdog: NodeJS.Timeout | undefined;
   /** The server's version, once read after a connect; `ok` = at least REQUIRED_VERSION. */
   private version: { text: string; ok: boolean } | undefined;
@@ -65,7 +79,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
 
   /** Readiness: usable, and the control channel is subscribed (cancels and circuits reach this replica). */
   get ready(): boolean {
-    return this.usable && !!this.subscriber?.isReady;
+    return this.usable && !!this.subscriber?.isReady && this.hearing;
   }
 
   /** Why Redis is not ready, for readiness details and errors; undefined when it is. */
@@ -76,15 +90,19 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     if (!this.version.ok)
       return `Redis ${this.version.text} is too old: ${REQUIRED_VERSION_TEXT} or newer is required`;
     if (!this.subscriber?.isReady) return 'control channel not subscribed';
+    if (!this.hearing)
+      return `control channel not delivering (own heartbeat not back within ${HUNG_AFTER_MS} ms)`;
     return undefined;
   }
 
   onModuleInit(): void {
     if (!this.url) return;
     this.commands = this.connect('commands');
-    this.subscriber = this.connect('subscriber');
-    this.subscriber.on('ready', () => void this.subscribe());
-    this.watchdog = setInterval(() => void this.checkAnswering(), PING_EVERY_MS).unref();
+    this.subscriber = this.connectSubscriber();
+    this.watchdog = setInterval(() => {
+      void this.checkAnswering();
+      void this.checkSubscriber();
+    }, PING_EVERY_MS).unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -262,10 +280,73 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  private async subscribe(): Promise<void> {
+  /**
+   * The subscriber's watchdog: publishes the next heartbeat on this replica's own channel and waits up to
+   * HUNG_AFTER_MS to hear it. Not heard, or Redis counting no subscriber for it, while commands work: the
+   * subscriber is replaced (what it missed meanwhile is gone; circuits are read again once it is back).
+   */
+  private async checkSubscriber(): Promise<void> {
+    const subscriber = this.subscriber;
+    if (!subscriber?.isReady || subscriber !== this.subscribed || !this.usable || this.checkingSubscriber)
+      return;
+    this.checkingSubscriber = true;
+    try {
+      const seq = ++this.heartbeatSeq;
+      const heard = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), HUNG_AFTER_MS);
+        this.onHeartbeat = () => {
+          if (this.heard < seq) return;
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      // The count PUBLISH returns is not used: behind a cluster it counts one node's subscribers only.
+      await this.run('heartbeat', (c) => c.publish(this.heartbeatChannel, String(seq)));
+      if (await heard) {
+        if (!this.hearing && subscriber === this.subscriber) this.heardAgain();
+        return;
+      }
+      // Reconnecting by itself meanwhile, or Redis itself not answering: not the subscriber's own failure.
+      if (subscriber !== this.subscribed || !subscriber.isReady || !this.usable) return;
+      this.logger.warn(
+        `own heartbeat not heard back on the control channel within ${HUNG_AFTER_MS} ms: replacing its connection`,
+      );
+      this.hearing = false;
+      this.subscriber = this.connectSubscriber();
+      subscriber.destroy();
+    } catch {
+      // The commands connection failed: its own watchdog (PING) reports and replaces it.
+    } finally {
+      this.onHeartbeat = undefined;
+      this.checkingSubscriber = false;
+    }
+  }
+
+  /** A replaced subscriber delivers again: ready, and state read at connect is read again (it missed messages). */
+  private heardAgain(): void {
+    this.hearing = true;
+    this.logger.log('control channel delivering again');
+    for (const listener of this.connectedListeners) listener();
+  }
+
+  private connectSubscriber(): RedisCommands {
+    const subscriber = this.connect('subscriber');
+    subscriber.on('ready', () => {
+      if (this.subscribed === subscriber) this.subscribed = undefined;
+      void this.subscribe(subscriber);
+    });
+    return subscriber;
+  }
+
+  private async subscribe(subscriber: RedisCommands): Promise<void> {
     try {
       // node-redis re-subscribes by itself after a reconnect; subscribing twice is harmless.
-      await this.subscriber?.subscribe(CONTROL_CHANNEL, (raw) => this.dispatch(raw));
+      await subscriber.subscribe(CONTROL_CHANNEL, (raw) => this.dispatch(raw));
+      await subscriber.subscribe(this.heartbeatChannel, (raw) => {
+        this.heard = Math.max(this.heard, Number(raw));
+        this.onHeartbeat?.();
+      });
+      if (subscriber === this.subscriber && subscriber.isReady) this.subscribed = subscriber;
     } catch (error) {
       this.logger.warn(`Redis subscribe failed: ${error instanceof Error ? error.message : String(error)}`);
     }
