@@ -26,8 +26,8 @@ import { METRIC } from '../metrics/metric-names';
  * connection that died silently — a NAT or load balancer that dropped it, a Redis that closed it unseen —
  * would otherwise look connected for minutes, until TCP keepalive gave up, while cancels and circuits from
  * other replicas went nowhere); if not, the subscriber is replaced, readiness names it meanwhile, and the
- * shared state read at connect (circuits) is read again. Redis 6.2 or newer is required (XADD MINID, SET PXAT, GETDEL): an older server is refused at
- * connect, with an error naming its version. Latency, errors and the connection state are metrics.
+ * shared state read at connect (circuits) is read again. Redis 6.2 or newer is required (XADD MINID, SET
+ * PXAT, GETDEL): an older server is refused at connect, with an error naming its version. Latency, errors and the connection state are metrics.
  *
  * Keys are Redis Cluster-safe: everything of one session shares the hash tag `{<session id>}`.
  */
@@ -55,6 +55,11 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private heard = 0;
   private onHeartbeat: (() => void) | undefined;
   private readonly heartbeatChannel = `tts:heartbeat:${this.replicaId}`;
+  private readonly onControlMessage = (raw: string) => this.dispatch(raw);
+  private readonly onHeartbeatMessage = (raw: string) => {
+    this.heard = Math.max(this.heard, Number(raw));
+    this.onHeartbeat?.();
+  };
   private watchdog: NodeJS.Timeout | undefined;
   /** The server's version, once read after a connect; `ok` = at least REQUIRED_VERSION. */
   private version: { text: string; ok: boolean } | undefined;
@@ -282,8 +287,8 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * The subscriber's watchdog: publishes the next heartbeat on this replica's own channel and waits up to
-   * HUNG_AFTER_MS to hear it. Not heard, or Redis counting no subscriber for it, while commands work: the
-   * subscriber is replaced (what it missed meanwhile is gone; circuits are read again once it is back).
+   * HUNG_AFTER_MS to hear it. Not heard while commands work: the subscriber is replaced (what it missed
+   * meanwhile is gone; circuits are read again once it is back).
    */
   private async checkSubscriber(): Promise<void> {
     const subscriber = this.subscriber;
@@ -340,12 +345,10 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
 
   private async subscribe(subscriber: RedisCommands): Promise<void> {
     try {
-      // node-redis re-subscribes by itself after a reconnect; subscribing twice is harmless.
-      await subscriber.subscribe(CONTROL_CHANNEL, (raw) => this.dispatch(raw));
-      await subscriber.subscribe(this.heartbeatChannel, (raw) => {
-        this.heard = Math.max(this.heard, Number(raw));
-        this.onHeartbeat?.();
-      });
+      // node-redis re-subscribes by itself after a reconnect; subscribing again with the same listeners
+      // is harmless (they are kept in a set: a message still reaches each once).
+      await subscriber.subscribe(CONTROL_CHANNEL, this.onControlMessage);
+      await subscriber.subscribe(this.heartbeatChannel, this.onHeartbeatMessage);
       if (subscriber === this.subscriber && subscriber.isReady) this.subscribed = subscriber;
     } catch (error) {
       this.logger.warn(`Redis subscribe failed: ${error instanceof Error ? error.message : String(error)}`);
