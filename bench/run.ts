@@ -166,7 +166,7 @@ async function main(): Promise<void> {
   log(`${host.cpu}, ${host.cores} cores, Node ${host.node}, ${host.ffmpeg}; load ${host.loadBefore}`);
   log(`scenarios: ${[...only].join(', ')}`);
   const results: { -readonly [K in keyof Results]?: Results[K] } = { ...previousResults() };
-  const measured = <T>(value: T): Measured<T> => ({ ...value, measuredAt: host.date });
+  const measured = <T>(value: T): Measured<T> => ({ ...value, measuredAt: host.date, measuredOn: host.cpu });
 
   // The server scenarios first, while this process is idle (the server has the CPU to itself).
   if (['idle', 'ttfa', 'churn', 'burst'].some((s) => only.has(s as Scenario))) {
@@ -189,9 +189,17 @@ async function main(): Promise<void> {
     if (r.churn) results.churn = measured(r.churn);
     if (r.churnSteady) results.churnSteady = measured(r.churnSteady);
     if (r.node24) results.node24 = measured(r.node24);
-    if (r.burstCold && r.burstWarm) results.burst = measured({ cold: r.burstCold, warm: r.burstWarm });
+    if (r.burstCold && r.burstWarm)
+      results.burst = measured({
+        cold: r.burstCold,
+        warm: r.burstWarm,
+        coldThreadsAtBoot: r.burstColdThreadsAtBoot,
+      });
     if (r.justStarted?.churn) results.justStartedChurn = measured(r.justStarted.churn);
     if (r.justStarted?.burst) results.justStartedBurst = measured(r.justStarted.burst);
+    if (r.justStarted?.burstThreadsAtBoot)
+      results.justStartedBurstThreadsAtBoot = measured(r.justStarted.burstThreadsAtBoot);
+    if (r.idleThreadsAtBoot) results.idleThreadsAtBoot = measured(r.idleThreadsAtBoot);
     if (r.afterPause) results.afterPause = measured(r.afterPause);
   }
 

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createSession } from './support/app';
 import { FaultEngine } from './support/fault-engine';
-import { startServer, waitFor } from './support/server-process';
+import { startServer, untilReady, waitFor, type ServerProcess } from './support/server-process';
 import { collectStream } from './support/ws-stream';
 
 const SECRET_TEXT = 'Confidential words that must never reach the log.';
@@ -115,6 +116,29 @@ describe('The compiled server (node dist/main.js)', () => {
     // Nest's module wiring is not logged at info.
     expect(server.json().filter((l) => l.context === 'InstanceLoader')).toEqual([]);
     expect(await server.stop()).toBe(0);
+  });
+
+  it('should start its codec threads at boot with CODEC_THREADS_AT_BOOT, so a first MP3 session starts none (by default it starts one)', async () => {
+    const threadsOf = (server: ServerProcess) =>
+      Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1]);
+    const mp3Session = async (server: ServerProcess) => {
+      const session = await createSession(server.baseUrl, { text: 'Short reply.', target_format: 'mp3' });
+      expect((await collectStream(session.ws_url)).closeCode).toBe(1000);
+    };
+    const atBoot = await startServer({ CODEC_THREADS: '2', CODEC_THREADS_AT_BOOT: 'true' });
+    const lazy = await startServer({ CODEC_THREADS: '2' });
+    try {
+      await Promise.all([untilReady(atBoot), untilReady(lazy)]);
+      // Once booted, the at-boot server runs the two codec threads more than the lazy one.
+      await waitFor(() => threadsOf(atBoot) === threadsOf(lazy) + 2, 10000);
+      const [before, lazyBefore] = [threadsOf(atBoot), threadsOf(lazy)];
+      await mp3Session(atBoot);
+      await mp3Session(lazy);
+      expect(threadsOf(atBoot)).toBe(before);
+      expect(threadsOf(lazy)).toBeGreaterThan(lazyBefore);
+    } finally {
+      await Promise.all([atBoot.stop(), lazy.stop()]);
+    }
   });
 
   it('should refuse to start with a bad variable, naming it, and exit non-zero', async () => {

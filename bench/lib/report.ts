@@ -40,7 +40,11 @@ export interface Machine {
 }
 
 /** A section's figures and the run that measured them (a partial run keeps earlier sections). */
-export type Measured<T> = T & { readonly measuredAt: string };
+export type Measured<T> = T & {
+  readonly measuredAt: string;
+  /** The CPU it was measured on (absent in older results: the machine of the run that kept it). */
+  readonly measuredOn?: string;
+};
 
 export interface Results {
   readonly machine: Machine;
@@ -69,10 +73,13 @@ export interface Results {
   readonly churn?: Measured<RunSummary & { concurrency: number }>;
   /** Absent in results from before the steady-state run. */
   readonly churnSteady?: Measured<RunSummary & { concurrency: number; warmedBy: number }>;
-  readonly burst?: Measured<{ cold: RunSummary; warm: RunSummary }>;
+  readonly burst?: Measured<{ cold: RunSummary; warm: RunSummary; coldThreadsAtBoot?: RunSummary }>;
   /** The churn and the burst on a server that has served no session yet (absent in older results). */
   readonly justStartedChurn?: Measured<RunSummary & { concurrency: number }>;
   readonly justStartedBurst?: Measured<RunSummary>;
+  /** The same with CODEC_THREADS_AT_BOOT=true, and its idle RSS (absent in older results). */
+  readonly justStartedBurstThreadsAtBoot?: Measured<RunSummary>;
+  readonly idleThreadsAtBoot?: Measured<NonNullable<ServerResults['idle']>>;
   /** The churn after an idle pause, with and without the memory reducer (absent in older results). */
   readonly afterPause?: Measured<NonNullable<ServerResults['afterPause']>>;
   /** Absent in results from before the Node 24 runs. */
@@ -109,8 +116,10 @@ function serverRow(label: string, r: RunSummary): string {
 export function renderReport(r: Results): string {
   const lines: string[] = [];
   const push = (...l: string[]) => lines.push(...l);
-  const dated = (m: { measuredAt: string } | undefined) =>
-    !m || m.measuredAt === r.machine.date ? '' : ` _(measured ${m.measuredAt}, kept from an earlier run)_`;
+  const dated = (m: { measuredAt: string; measuredOn?: string } | undefined) =>
+    !m || m.measuredAt === r.machine.date
+      ? ''
+      : ` _(measured ${m.measuredAt}${m.measuredOn && m.measuredOn !== r.machine.cpu ? ` on ${m.measuredOn}` : ''}, kept from an earlier run)_`;
   const missing = (scenario: string) => `_Not measured yet: \`npm run bench -- --only ${scenario}\`._`;
 
   push(
@@ -193,13 +202,14 @@ export function renderReport(r: Results): string {
     );
   }
   if (r.burst) {
+    const atBoot = r.justStartedBurstThreadsAtBoot;
     push(
-      `| 200 MP3 sessions opened within 100 ms: first audio p99 ≤ 250 ms | ${n0(r.burst.warm.firstAudio.p99)} ms with the codec threads running; ${n0(r.burst.cold.firstAudio.p99)} ms when the burst also starts them${r.justStartedBurst ? `; ${n0(r.justStartedBurst.firstAudio.p99)} ms on a just-started server (JIT not warm yet)` : ''} | ${pass(r.burst.warm.firstAudio.p99 <= 250)} (codec threads starting: ${metText(r.burst.cold.firstAudio.p99 <= 250)}${r.justStartedBurst ? `; just started: ${metText(r.justStartedBurst.firstAudio.p99 <= 250)}` : ''}) |`,
+      `| 200 MP3 sessions opened within 100 ms: first audio p99 ≤ 250 ms | ${n0(r.burst.warm.firstAudio.p99)} ms with the codec threads running; ${n0(r.burst.cold.firstAudio.p99)} ms when the burst also starts them${r.burst.coldThreadsAtBoot ? ` (${n0(r.burst.coldThreadsAtBoot.firstAudio.p99)} ms with \`CODEC_THREADS_AT_BOOT=true\`)` : ''}${r.justStartedBurst ? `; ${n0(r.justStartedBurst.firstAudio.p99)} ms on a just-started server (JIT not warm yet)` : ''}${atBoot ? `, ${n0(atBoot.firstAudio.p99)} ms there with \`CODEC_THREADS_AT_BOOT=true\`` : ''} | ${pass(r.burst.warm.firstAudio.p99 <= 250)} (codec threads starting: ${metText(r.burst.cold.firstAudio.p99 <= 250)}${r.justStartedBurst ? `; just started: ${metText(r.justStartedBurst.firstAudio.p99 <= 250)}` : ''}${atBoot ? `; just started, threads at boot: ${metText(atBoot.firstAudio.p99 <= 250)}` : ''}) |`,
     );
   }
   if (r.idle) {
     push(
-      `| idle RSS ≤ 90 MiB with the default providers | ${n1(r.idle.at3s)} MiB 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s${node24?.idle ? `; Node ${v24}: ${n1(node24.idle.at3s)} / ${n1(node24.idle.at10s)} MiB` : ''} | ${pass(r.idle.at3s <= 90)} (at 10 s: ${metText(r.idle.at10s <= 90)}${node24?.idle ? `; Node 24: ${metText(node24.idle.at3s <= 90)}` : ''}) |`,
+      `| idle RSS ≤ 90 MiB with the default providers | ${n1(r.idle.at3s)} MiB 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s${node24?.idle ? `; Node ${v24}: ${n1(node24.idle.at3s)} / ${n1(node24.idle.at10s)} MiB` : ''} | ${pass(r.idle.at3s <= 90)} (at 10 s: ${metText(r.idle.at10s <= 90)}${node24?.idle ? `; Node 24: ${metText(node24.idle.at3s <= 90)}` : ''}${r.idleThreadsAtBoot ? `; with \`CODEC_THREADS_AT_BOOT=true\`, an opt-in: ${n1(r.idleThreadsAtBoot.at3s)} MiB, ${metText(r.idleThreadsAtBoot.at3s <= 90)}` : ''}) |`,
     );
   }
   if (r.ttfa) {
@@ -254,6 +264,13 @@ export function renderReport(r: Results): string {
         ),
         serverRow(`burst: the same again, codec threads running${dated(r.burst)}`, r.burst.warm),
       );
+      if (r.burst.coldThreadsAtBoot)
+        push(
+          serverRow(
+            `burst: the first one on another server started with \`CODEC_THREADS_AT_BOOT=true\` (threads running, none of them has encoded yet)${dated(r.burst)}`,
+            r.burst.coldThreadsAtBoot,
+          ),
+        );
     }
     if (r.justStartedChurn)
       push(
@@ -267,6 +284,13 @@ export function renderReport(r: Results): string {
         serverRow(
           `burst on a just-started server (no session before it, ready for 1 s)${dated(r.justStartedBurst)}`,
           r.justStartedBurst,
+        ),
+      );
+    if (r.justStartedBurstThreadsAtBoot)
+      push(
+        serverRow(
+          `the same with \`CODEC_THREADS_AT_BOOT=true\` (codec threads booted with the server)${dated(r.justStartedBurstThreadsAtBoot)}`,
+          r.justStartedBurstThreadsAtBoot,
         ),
       );
     if (r.afterPause)
@@ -283,7 +307,7 @@ export function renderReport(r: Results): string {
     if (r.idle) {
       push(
         '',
-        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and its optimizing compilers off (running TurboFan or Maglev maps their code, pages of the node binary an idle process then keeps: some 7 MiB on Node 20, 8–10 MiB on Node 24; they are on again before the first request) and ends with one compacting full collection (V8's "last resort" collection on Node 22+; on Node 20, whose V8 reads gc options as a young-generation collection, a plain full collection with compaction switched on for it); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts), and so do the two ICU date formatters \`@nestjs/common\` builds as it loads (~8 MiB; src/common/deferred-date-format.ts).${r.idle.fileAt3s !== undefined ? ` Of the RSS at 3 s, ${n1(r.idle.fileAt3s)} MiB are file-backed pages (mostly the node binary's code and read-only data, shared with every other process running it).` : ''} Codec threads start with the first MP3/Opus sessions and stop after 60 s without a stream.${node24?.idle ? ` On Node ${v24}: ${n1(node24.idle.at3s)} MiB at 3 s, ${n1(node24.idle.at10s)} MiB at 10 s${node24.idle.fileAt3s !== undefined ? `, of which ${n1(node24.idle.fileAt3s)} MiB are file-backed pages of its (larger) binary` : ', of which some 50 MiB are pages of its (larger) binary, file-backed and shared'}.` : ''}${dated(r.idle)}`,
+        `Idle, default providers (PROVIDERS unset: mock_tone and espeak): ${n1(r.idle.at3s)} MiB RSS 3 s after start, ${n1(r.idle.at10s)} MiB at 10 s, ${r.idle.threads} threads. Start-up keeps V8's young generation from growing and its optimizing compilers off (running TurboFan or Maglev maps their code, pages of the node binary an idle process then keeps: some 7 MiB on Node 20, 8–10 MiB on Node 24; they are on again before the first request) and ends with one compacting full collection (V8's "last resort" collection on Node 22+; on Node 20, whose V8 reads gc options as a young-generation collection, a plain full collection with compaction switched on for it); node-redis, markdown-it, the YAML parser and the OpenAPI document load on first use (src/common/heap-at-rest.ts), and so do the two ICU date formatters \`@nestjs/common\` builds as it loads (~8 MiB; src/common/deferred-date-format.ts).${r.idle.fileAt3s !== undefined ? ` Of the RSS at 3 s, ${n1(r.idle.fileAt3s)} MiB are file-backed pages (mostly the node binary's code and read-only data, shared with every other process running it).` : ''} Codec threads start with the first MP3/Opus sessions and stop after 60 s without a stream${r.idleThreadsAtBoot ? `; with \`CODEC_THREADS_AT_BOOT=true\` they start with the server and stay: ${n1(r.idleThreadsAtBoot.at3s)} MiB at 3 s, ${n1(r.idleThreadsAtBoot.at10s)} MiB at 10 s, ${r.idleThreadsAtBoot.threads} threads${dated(r.idleThreadsAtBoot)}` : ''}.${node24?.idle ? ` On Node ${v24}: ${n1(node24.idle.at3s)} MiB at 3 s, ${n1(node24.idle.at10s)} MiB at 10 s${node24.idle.fileAt3s !== undefined ? `, of which ${n1(node24.idle.fileAt3s)} MiB are file-backed pages of its (larger) binary` : ', of which some 50 MiB are pages of its (larger) binary, file-backed and shared'}.` : ''}${dated(r.idle)}`,
       );
     }
   } else push(missing('idle,ttfa,churn,burst'));

@@ -65,6 +65,8 @@ export interface ServerResults {
   /** 200 MP3 sessions created within 100 ms: before any codec thread runs, and with them running. */
   readonly burstCold?: RunSummary;
   readonly burstWarm?: RunSummary;
+  /** The first MP3 burst as `burstCold`, on a server started with CODEC_THREADS_AT_BOOT=true. */
+  readonly burstColdThreadsAtBoot?: RunSummary;
   /**
    * The same churn and burst, each on a server that has served no session yet (ready for a second): what a
    * new replica meets right after a deploy, and what a check run against a newly started gateway sees.
@@ -72,7 +74,11 @@ export interface ServerResults {
   readonly justStarted?: {
     readonly churn?: RunSummary & { readonly concurrency: number };
     readonly burst?: RunSummary;
+    /** The burst on a just-started server with CODEC_THREADS_AT_BOOT=true (threads booted with it). */
+    readonly burstThreadsAtBoot?: RunSummary;
   };
+  /** Idle RSS with CODEC_THREADS_AT_BOOT=true: what keeping the codec threads running costs at rest. */
+  readonly idleThreadsAtBoot?: ServerResults['idle'];
   /**
    * The churn again on a warmed-up server that then sat idle for `pauseS` (past the resume window): as the
    * start command runs it (V8's memory reducer on), and with `--no-memory-reducer` added.
@@ -250,6 +256,8 @@ const UNLIMITED = {
 
 /** The load scenarios' server: the tone generator alone, no per-client limits. */
 const LOAD_ENV = { PROVIDERS: 'mock_tone', ...UNLIMITED };
+/** Codec threads started (and LAME compiled) at boot and kept, one per core. */
+const THREADS_AT_BOOT = { CODEC_THREADS_AT_BOOT: 'true' };
 /** The JIT warm-up before measuring (pcm16 only: no codec thread starts). */
 const WARM_UP = { type: 'churn', spec: SHORT_PCM, sessions: 300, concurrency: 20 } as const;
 /** 200 MP3 sessions created within 100 ms. */
@@ -276,6 +284,11 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
     log('server idle RSS (default providers)');
     results.idle = await idle(main);
     log(`  ${results.idle.at3s.toFixed(1)} MiB at 3 s, ${results.idle.at10s.toFixed(1)} MiB at 10 s`);
+    log('server idle RSS with CODEC_THREADS_AT_BOOT=true');
+    results.idleThreadsAtBoot = await idle(main, undefined, THREADS_AT_BOOT);
+    log(
+      `  ${results.idleThreadsAtBoot.at3s.toFixed(1)} MiB at 3 s, ${results.idleThreadsAtBoot.at10s.toFixed(1)} MiB at 10 s`,
+    );
   }
   const churn = {
     sessions: options.churnSessions ?? 2000,
@@ -284,8 +297,11 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
 
   if (['ttfa', 'churn', 'burst'].some((s) => scenarios.has(s as 'ttfa')))
     Object.assign(results, await underLoad({ main, scenarios, churn, log }));
-  if (scenarios.has('churn') || scenarios.has('burst'))
-    results.justStarted = await justStarted({ main, scenarios, churn, log });
+  if (scenarios.has('churn') || scenarios.has('burst')) {
+    const { warmedThreadsAtBoot, ...started } = await justStarted({ main, scenarios, churn, log });
+    results.justStarted = started;
+    results.burstColdThreadsAtBoot = warmedThreadsAtBoot;
+  }
   if (scenarios.has('churn')) results.afterPause = await afterPause({ main, scenarios, churn, log });
   if ((scenarios.has('idle') || scenarios.has('churn')) && existsSync(NODE24)) {
     const version = execFileSync(NODE24, ['--version'], { encoding: 'utf8' }).trim().replace(/^v/, '');
@@ -313,8 +329,12 @@ export async function serverScenarios(options: ServerScenarioOptions): Promise<S
   return results;
 }
 
-async function idle(main: string, node?: string): Promise<NonNullable<ServerResults['idle']>> {
-  const server = await startServer(main, {}, '/healthz', node);
+async function idle(
+  main: string,
+  node?: string,
+  env: Record<string, string> = {},
+): Promise<NonNullable<ServerResults['idle']>> {
+  const server = await startServer(main, env, '/healthz', node);
   await sleep(Math.max(0, server.startedAt + 3000 - performance.now()));
   const at3 = status(server.pid);
   await sleep(Math.max(0, server.startedAt + 10000 - performance.now()));
@@ -340,8 +360,12 @@ async function justStarted({
   churn,
   log,
   node,
-}: LoadRun): Promise<NonNullable<ServerResults['justStarted']>> {
-  const results: { churn?: RunSummary & { concurrency: number }; burst?: RunSummary } = {};
+}: LoadRun): Promise<NonNullable<ServerResults['justStarted']> & { warmedThreadsAtBoot?: RunSummary }> {
+  const results: {
+    -readonly [K in keyof NonNullable<ServerResults['justStarted']>]: NonNullable<
+      ServerResults['justStarted']
+    >[K];
+  } & { warmedThreadsAtBoot?: RunSummary } = {};
   const client = await startClient();
   try {
     // The load generator's own start-up (its JIT) must not count: it warms up on a throwaway server first.
@@ -349,8 +373,8 @@ async function justStarted({
     await client.run({ ...WARM_UP, baseUrl: scratch.baseUrl });
     await client.run({ ...MP3_BURST, baseUrl: scratch.baseUrl });
     await scratch.stop();
-    const fresh = async <T>(run: (server: Server) => Promise<T>): Promise<T> => {
-      const server = await startServer(main, LOAD_ENV, '/healthz', node);
+    const fresh = async <T>(run: (server: Server) => Promise<T>, env = {}): Promise<T> => {
+      const server = await startServer(main, { ...LOAD_ENV, ...env }, '/healthz', node);
       try {
         await sleep(1000);
         return await run(server);
@@ -381,6 +405,20 @@ async function justStarted({
         measured(server, client, { ...MP3_BURST, baseUrl: server.baseUrl }),
       );
       log(`  first audio p99 ${results.burst.firstAudio.p99.toFixed(0)} ms`);
+      log('burst on a just-started server with CODEC_THREADS_AT_BOOT=true');
+      results.burstThreadsAtBoot = await fresh(
+        (server) => measured(server, client, { ...MP3_BURST, baseUrl: server.baseUrl }),
+        THREADS_AT_BOOT,
+      );
+      log(`  first audio p99 ${results.burstThreadsAtBoot.firstAudio.p99.toFixed(0)} ms`);
+      // As `burstCold` (warmed up with pcm16 sessions, first MP3 burst), on a server whose threads started
+      // at boot: what the variable saves a replica whose threads would have to start, or had stopped.
+      log('burst: 200 MP3 sessions within 100 ms after the warm-up, CODEC_THREADS_AT_BOOT=true');
+      results.warmedThreadsAtBoot = await fresh(async (server) => {
+        await client.run({ ...WARM_UP, baseUrl: server.baseUrl });
+        return measured(server, client, { ...MP3_BURST, baseUrl: server.baseUrl });
+      }, THREADS_AT_BOOT);
+      log(`  first audio p99 ${results.warmedThreadsAtBoot.firstAudio.p99.toFixed(0)} ms`);
     }
   } finally {
     client.stop();

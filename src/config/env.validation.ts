@@ -132,6 +132,10 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100000) PROVIDER_CONCURRENCY?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(100000) PROVIDER_QUEUE?: number;
 
+  // Codec threads (MP3, Opus; src/transcode/codec.config.ts).
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(64) CODEC_THREADS?: number;
+  @IsOptional() @Transform(toBool) @IsBoolean() CODEC_THREADS_AT_BOOT?: boolean;
+
   // The audio cache (engine PCM, content-addressed, single-flight).
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(68719476736) CACHE_MAX_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1024) @Max(1073741824) CACHE_MAX_ENTRY_BYTES?: number;

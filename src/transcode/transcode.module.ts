@@ -1,11 +1,13 @@
 import { Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { codecConfig, type CodecConfig } from './codec.config';
 import { FfmpegEncoderFactory } from './encoders/ffmpeg.encoders';
 import { PcmEncoderFactory } from './encoders/pcm.encoders';
 import { Mp3EncoderFactory, OpusEncoderFactory } from './encoders/pooled.encoders';
 import { AUDIO_ENCODER_FACTORIES } from './transcode.tokens';
 import { TranscodeService } from './transcode.service';
 import type { AudioEncoderFactory } from './transcoder.types';
-import { CodecWorkerPool } from './workers/codec-worker.pool';
+import { CODEC_POOL_OPTIONS, CodecWorkerPool, type CodecPoolOptions } from './workers/codec-worker.pool';
 
 /**
  * Encoder families; each registers the formats it produces. Add a codec by listing its factory here.
@@ -19,7 +21,19 @@ const ENCODER_FACTORIES = [
 ] as const;
 
 @Module({
+  imports: [ConfigModule.forFeature(codecConfig)],
   providers: [
+    {
+      provide: CODEC_POOL_OPTIONS,
+      inject: [codecConfig.KEY],
+      useFactory: (config: CodecConfig): CodecPoolOptions => ({
+        threads: config.threads,
+        // Started at boot = kept: a thread stopped after an idle minute would be booting again when the
+        // next burst arrives, which is what starting at boot is for.
+        warmUp: config.atBoot,
+        idleTimeoutMs: config.atBoot ? 0 : undefined,
+      }),
+    },
     // Worker threads for MP3/Opus; terminated at application shutdown.
     CodecWorkerPool,
     ...ENCODER_FACTORIES,

@@ -20,7 +20,8 @@ export interface CodecPoolOptions {
   /** Worker threads; default one per core. 0 runs the codecs on the calling thread (benchmarks, debugging). */
   readonly threads?: number;
   /**
-   * Start every thread and compile the codecs at application bootstrap. Default: no, threads start with
+   * Start every thread and compile the codecs at application bootstrap (CODEC_THREADS_AT_BOOT, which also
+   * sets `idleTimeoutMs` to 0). Default: no, threads start with
    * the first MP3/Opus streams (each costs ~12 MiB of RSS, plus up to ~16 MiB of MP3 encoders it keeps for
    * reuse, mp3.codec.ts: memory a server that never encodes either should not pay), and each new thread
    * compiles LAME as it starts.
