@@ -193,7 +193,7 @@ async function main(): Promise<void> {
       results.burst = measured({
         cold: r.burstCold,
         warm: r.burstWarm,
-        coldThreadsAtBoot: r.burstColdThreadsAtBoot,
+        coldThreadsAtBoot: r.justStarted?.firstBurstThreadsAtBoot,
       });
     if (r.justStarted?.churn) results.justStartedChurn = measured(r.justStarted.churn);
     if (r.justStarted?.burst) results.justStartedBurst = measured(r.justStarted.burst);

@@ -28,8 +28,8 @@ const ENCODER_FACTORIES = [
       inject: [codecConfig.KEY],
       useFactory: (config: CodecConfig): CodecPoolOptions => ({
         threads: config.threads,
-        // Started at boot = kept: a thread stopped after an idle minute would be booting again when the
-        // next burst arrives, which is what starting at boot is for.
+        // Started at boot = kept: a thread stopped after an idle minute would make the next MP3/Opus
+        // session wait for its boot again, which is what starting at boot is for.
         warmUp: config.atBoot,
         idleTimeoutMs: config.atBoot ? 0 : undefined,
       }),
